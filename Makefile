@@ -1,0 +1,78 @@
+# gridcoop — every command sets up what it needs (idempotently) and then runs.
+#   make test   set up, compile, run the whole test suite
+#   make demo   set up, compile, run the co-op on a self-started local anvil
+#   make bench  set up, compile, run the benchmarks (writes bench/results.json)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SOLC_VERSION := 0.8.28
+SOLCX_DIR := $(HOME)/.solcx
+SOLCX_BIN := $(SOLCX_DIR)/solc-v$(SOLC_VERSION)
+PY_STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+ARTIFACTS := .build/__local__.json
+SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*' 2>/dev/null)
+
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help setup build test test-ape demo bench lint clean solc
+
+help:
+	@echo "make test   - set up (venv, npm, compiler), compile, run all tests"
+	@echo "make demo   - set up, compile, run the co-op on a self-started anvil"
+	@echo "make bench  - set up, compile, run benchmarks -> bench/results.json"
+	@echo "make lint   - ruff over the Python code"
+	@echo "make clean  - remove build outputs (keeps .venv and node_modules)"
+
+$(PY_STAMP): requirements.lock pyproject.toml
+	@echo "==> python venv ($(VENV)) with pinned packages"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip==24.3.1
+	@$(BIN)/python -m pip install -q -r requirements.lock
+	@$(BIN)/python -m pip install -q --no-deps -e .
+	@touch $@
+	@ln -sf ../../node_modules/.bin/anvil $(BIN)/anvil
+	@ln -sf ../../node_modules/.bin/forge $(BIN)/forge
+
+$(NPM_STAMP): package.json package-lock.json
+	@echo "==> npm packages (solc-js, anvil, forge, OpenZeppelin) from package-lock.json"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The solc-js facade, installed where py-solc-x and ape-solidity look for solc $(SOLC_VERSION).
+# Always rewritten (cheap) so it points at this checkout.
+solc: $(NPM_STAMP)
+	@mkdir -p $(SOLCX_DIR)
+	@printf '#!/bin/sh\nexec node "%s/tools/solc/solc.js" "$$@"\n' "$(CURDIR)" > $(SOLCX_BIN).tmp
+	@chmod +x $(SOLCX_BIN).tmp && mv -f $(SOLCX_BIN).tmp $(SOLCX_BIN)
+
+setup: $(PY_STAMP) $(NPM_STAMP) solc
+
+$(ARTIFACTS): $(SOURCES) ape-config.yaml | setup
+	@echo "==> compiling contracts (ape compile, solc $(SOLC_VERSION) via solc-js)"
+	@$(BIN)/ape compile
+	@touch $@
+
+build: setup $(ARTIFACTS)
+
+test: build
+	@echo "==> Solidity fuzz tests (forge, through the solc-js facade)"
+	@forge test $(FORGE_ARGS)
+	@echo "==> Python tests (pytest against real anvil nodes)"
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: build
+	$(BIN)/gridcoop demo $(DEMO_ARGS)
+
+bench: build
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+lint: setup
+	$(BIN)/ruff check gridcoop_sdk meter_bridge keeper scripts tests bench
+
+clean:
+	rm -rf .build bench/results.json .pytest_cache

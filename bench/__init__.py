@@ -1,0 +1,1 @@
+"""gridcoop benchmarks (``make bench``)."""

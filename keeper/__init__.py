@@ -1,0 +1,1 @@
+"""keeper: the operator service (order intake, clearing engine, settlement, relaying, reports)."""
