@@ -21,7 +21,7 @@ from .exceptions import (
     NodeUnreachableError,
     TransactionFailed,
 )
-from .units import WATT_PER_WH, interval_id, wh_to_watt, watt_to_wh
+from .units import WATT_PER_WH, interval_id, watt_to_wh, wh_to_watt
 
 __all__ = [
     "Anvil",

@@ -106,7 +106,7 @@ class Anvil:
             self._w3 = connect(self.url, expected_chain_id=self.chain_id)
         return self._w3
 
-    def start(self) -> "Anvil":
+    def start(self) -> Anvil:
         binary = find_tool("anvil")
         if not binary:
             raise GridcoopError(
@@ -144,10 +144,12 @@ class Anvil:
             try:
                 self._w3 = connect(self.url, expected_chain_id=self.chain_id, timeout=1.0)
                 break
-            except NodeUnreachableError:
+            except NodeUnreachableError as exc:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise GridcoopError(f"anvil did not answer on {self.url} within {self.startup_timeout}s")
+                    raise GridcoopError(
+                        f"anvil did not answer on {self.url} within {self.startup_timeout}s"
+                    ) from exc
                 time.sleep(0.05)
         return self
 
@@ -175,7 +177,7 @@ class Anvil:
             self._log_file.close()
             self._log_file = None
 
-    def __enter__(self) -> "Anvil":
+    def __enter__(self) -> Anvil:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
