@@ -110,5 +110,21 @@ def deploy(rpc_url: str, chain_id: int | None, key_env: str, region_name: str, t
         click.echo(f"{region_name}.{contract} {addr}")
 
 
+# Command groups that live beside their component (``gridcoop battery …``, ``gridcoop crev …``).
+# Each entry is "module:attribute" of a click group; one line per component.
+SUBCOMMANDS: list[str] = [
+]
+
+
+def _register_subcommands() -> None:
+    import importlib
+
+    for spec in SUBCOMMANDS:
+        module, _, attr = spec.partition(":")
+        main.add_command(getattr(importlib.import_module(module), attr))
+
+
+_register_subcommands()
+
 if __name__ == "__main__":
     main()
