@@ -204,8 +204,10 @@ contract CrevUnitTest is TestBase {
         vm.prank(ALICE);
         crev.transfer(ALICE, 5e14); // crosses lot 1 (4.5e14)
         assertEq(crev.lotBalanceOf(1, ALICE) + crev.lotBalanceOf(2, ALICE), crev.balanceOf(ALICE), "sum");
+        uint256 all = crev.balanceOf(ALICE);
         vm.prank(ALICE);
-        crev.transfer(BOB, crev.balanceOf(ALICE));
+        crev.transfer(BOB, all);
+        assertEq(crev.lotBalanceOf(1, BOB) + crev.lotBalanceOf(2, BOB), all, "bob got both lots");
         assertEq(crev.balanceOf(ALICE), 0, "alice empty");
         (uint256[] memory ids,) = crev.lotsOf(ALICE);
         assertEq(ids.length, 0, "no lots left");
