@@ -4,7 +4,6 @@ transfers, retirement into non-transferable certificates, and exact traces."""
 from __future__ import annotations
 
 import pytest
-
 from web3.logs import DISCARD
 
 from gridcoop_sdk import TransactionFailed
