@@ -15,9 +15,9 @@ interface ICarbonReductionValue is IERC20, ISelfConsumptionHook {
         bytes32 meterId; // certified meter that measured the energy
         uint64 intervalId; // 15-minute interval of the reading (start / 900)
         address owner; // meter owner who received the lot
-        uint256 selfConsumedWh; // energy behind the lot
-        uint256 factorGPerKwh; // emission factor applied (g-CO2/kWh)
-        uint256 amount; // C-REV base units issued (18 decimals)
+        uint64 selfConsumedWh; // energy behind the lot (packed with the next two: 3 storage slots a lot)
+        uint32 factorGPerKwh; // emission factor applied (g-CO2/kWh)
+        uint128 amount; // C-REV base units issued (18 decimals); <= 2^64 Wh * 2000 * 1e9 < 2^128
     }
 
     /// @notice One entry of the emission-factor schedule: `factorGPerKwh` applies to readings of
@@ -73,6 +73,8 @@ interface ICarbonReductionValue is IERC20, ISelfConsumptionHook {
     error CrevLengthMismatch(uint256 lots, uint256 amounts);
     /// @notice Thrown when a lot id does not exist.
     error CrevUnknownLot(uint256 lotId);
+    /// @notice Thrown when a reading's self-consumed energy does not fit the 64 bits readings use.
+    error CrevEnergyTooLarge(uint256 selfConsumedWh);
     /// @notice Thrown when a zero amount is moved (it would only emit noise).
     error CrevZeroAmount();
 

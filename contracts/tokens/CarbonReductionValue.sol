@@ -90,11 +90,14 @@ contract CarbonReductionValue is ERC20, AccessControl, ICarbonReductionValue {
     {
         uint256 existing = _lotOf[meterId][intervalId];
         if (existing != 0) revert CrevLotAlreadyIssued(meterId, intervalId, existing);
+        if (selfConsumedWh > type(uint64).max) revert CrevEnergyTooLarge(selfConsumedWh);
         uint256 factor = emissionFactorAt(intervalId);
         uint256 amount = selfConsumedWh * factor * UNITS_PER_WH_G_PER_KWH;
         if (amount == 0) return;
         uint256 lotId = ++lotCount;
-        _lots[lotId] = Lot(meterId, intervalId, owner, selfConsumedWh, factor, amount);
+        // Casts are safe: wh < 2^64 checked above, factor <= MAX_FACTOR_G_PER_KWH (< 2^32), and so
+        // amount < 2^64 * 2^11 * 2^30 < 2^128.
+        _lots[lotId] = Lot(meterId, intervalId, owner, uint64(selfConsumedWh), uint32(factor), uint128(amount));
         _lotOf[meterId][intervalId] = lotId;
         totalIssued += amount;
         _mint(owner, amount);
