@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -395,6 +396,10 @@ def trace(w3: Web3, crev: Crev, certificate_id: int) -> Trace:
     return Trace(retirement=retirement, lots=lots, transfers=transfers)
 
 
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def format_trace(t: Trace) -> str:
     """Human-readable trail: lots, transfers, retirement."""
     r = t.retirement
@@ -402,8 +407,8 @@ def format_trace(t: Trace) -> str:
     out.append(f"  beneficiary: {r.beneficiary_name or '-'} {r.beneficiary if r.beneficiary != ZERO_ADDRESS else ''}"
                .rstrip())
     out.append(f"  message: {r.message!r}")
-    out.append(f"  consumption period: {r.period_start} .. {r.period_end}; retired at {r.retired_at} "
-               f"(block {r.block}, tx {r.tx})")
+    out.append(f"  consumption period: {_iso(r.period_start)} .. {_iso(r.period_end)}; retired at "
+               f"{_iso(r.retired_at)} (block {r.block}, tx {r.tx})")
     out.append(f"lots ({len(t.lots)}):")
     for lot in t.lots:
         i = lot.info
