@@ -145,11 +145,16 @@ def load_crev(w3: Web3, address: str | None = None, *, region: str = "default",
               directory: Path | None = None) -> Crev:
     """Bind C-REV at ``address`` or at its recorded deployment ``<region>.CarbonReductionValue``."""
     deploy_block = 0
+    data = deployments.load(w3.eth.chain_id, directory)
     if address is None:
-        data = deployments.load(w3.eth.chain_id, directory)
         name = _record_name(region, "CarbonReductionValue")
         address = deployments.address_of(w3.eth.chain_id, name, directory)
         deploy_block = int(data[name].get("block", 0))
+    else:  # a recorded deployment at this address tells where to start scanning logs
+        for rec in data.values():
+            if str(rec.get("address", "")).lower() == address.lower():
+                deploy_block = int(rec.get("block", 0))
+                break
     token = at(w3, "CarbonReductionValue", address)
     cert = at(w3, "RetirementCertificate", call(token.functions.certificate()))
     return Crev(token=token, certificate=cert, deploy_block=deploy_block)

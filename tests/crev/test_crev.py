@@ -71,6 +71,8 @@ def test_deploy_records_token_and_certificate(w3, crev, deployer, deployments_di
     assert again.token.address == crev.token.address
     assert again.certificate.address == crev.certificate.address
     assert again.deploy_block == crev.deploy_block > 0
+    by_address = load_crev(w3, crev.token.address, directory=deployments_dir)
+    assert by_address.deploy_block == crev.deploy_block
 
 
 def test_only_the_issuer_can_issue(w3, crev, wallets):
