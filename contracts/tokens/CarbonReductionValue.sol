@@ -132,7 +132,7 @@ contract CarbonReductionValue is ERC20, AccessControl, ICarbonReductionValue {
 
     /// @inheritdoc ICarbonReductionValue
     function setEmissionFactor(uint256 factorGPerKwh) external onlyRole(PARAMETER_ROLE) {
-        _schedule_(factorGPerKwh, uint64(block.timestamp / INTERVAL_SECONDS) + 1);
+        _scheduleFactor(factorGPerKwh, uint64(block.timestamp / INTERVAL_SECONDS) + 1);
     }
 
     /// @inheritdoc ICarbonReductionValue
@@ -140,10 +140,10 @@ contract CarbonReductionValue is ERC20, AccessControl, ICarbonReductionValue {
         external
         onlyRole(PARAMETER_ROLE)
     {
-        _schedule_(factorGPerKwh, effectiveFromInterval);
+        _scheduleFactor(factorGPerKwh, effectiveFromInterval);
     }
 
-    function _schedule_(uint256 factorGPerKwh, uint64 effectiveFrom) private {
+    function _scheduleFactor(uint256 factorGPerKwh, uint64 effectiveFrom) private {
         if (factorGPerKwh > MAX_FACTOR_G_PER_KWH) revert CrevFactorTooHigh(factorGPerKwh, MAX_FACTOR_G_PER_KWH);
         uint64 earliest = uint64(block.timestamp / INTERVAL_SECONDS) + 1;
         FactorEntry storage last = _schedule[_schedule.length - 1];
