@@ -1,0 +1,67 @@
+"""C-REV fixtures: a fresh C-REV (+ certificate) and a stand-in meter issuer per test."""
+
+from __future__ import annotations
+
+import pytest
+
+from gridcoop_sdk.contracts import deploy
+from gridcoop_sdk.crev import deploy_crev
+from gridcoop_sdk.tx import send
+
+FACTOR = 450  # g-CO2/kWh
+MINIMUM = 10**15  # 1 kg-CO2e
+
+
+@pytest.fixture
+def crev(w3, deployer, deployments_dir):
+    return deploy_crev(w3, deployer, issuer=None, factor_g_per_kwh=FACTOR, minimum_retirement=MINIMUM,
+                       region="test", directory=deployments_dir)
+
+
+@pytest.fixture
+def issuer(w3, deployer, crev):
+    """Stand-in for the MeterRegistry, holding ISSUER_ROLE; meters b"A".. b"D" are certified."""
+    stand_in = deploy(w3, deployer, "StandInMeterIssuer", crev.token.address, record=False)
+    send(w3, deployer, crev.token.functions.grantRole(crev.token.functions.ISSUER_ROLE().call(), stand_in.address))
+    for m in (b"A", b"B", b"C", b"D"):
+        send(w3, deployer, stand_in.functions.setCertified(meter(m), True))
+    return stand_in
+
+
+def meter(name: bytes) -> bytes:
+    return name.ljust(32, b"\0")
+
+
+@pytest.fixture
+def issue(w3, deployer, issuer):
+    """issue(meter_name, owner, interval_id, wh) -> receipt."""
+
+    def _issue(name: bytes, owner: str, interval_id: int, wh: int):
+        return send(w3, deployer, issuer.functions.submit(meter(name), owner, interval_id, wh))
+
+    return _issue
+
+
+# ape's pytest plugin injects chain-isolation fixtures (snapshot/revert on ape's own provider) into
+# every test; these tests use their own anvil and fresh contracts, so the isolation is switched off
+# here to keep ape's node out of the picture.
+@pytest.fixture(scope="session")
+def _session_isolation():
+    yield
+
+
+@pytest.fixture(scope="module")
+def _module_isolation():
+    yield
+
+
+@pytest.fixture
+def _function_isolation():
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _no_ape_isolation(_function_isolation):
+    """Requesting ``_function_isolation`` (the no-op above) makes ape's runner skip its own isolation
+    set-up for these tests, which would otherwise query ape's node on port 8545 before each test."""
+    yield
