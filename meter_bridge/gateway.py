@@ -7,6 +7,8 @@ Drivers (tests, the demo) step it deterministically with :meth:`Gateway.poll_onc
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -17,10 +19,26 @@ from gridcoop_sdk.readings import ReadingSigner, SignedReading
 
 from .intervals import IntervalBuilder, SiteSample
 from .outbox import Outbox
-from .pushers import PushError, Pusher
+from .pushers import Pusher, PushError
 from .reader import MeterReadError, ModbusMeterReader
 
 log = logging.getLogger("meter_bridge.gateway")
+
+
+class _Fault:
+    """Fault injection for the crash tests: ``METER_BRIDGE_FAULT=after-store:N`` (or
+    ``after-push:N``) SIGKILLs this process at the N-th such point. Unset in production."""
+
+    def __init__(self, spec: str):
+        self.point, _, n = spec.partition(":")
+        self.left = int(n or 1) if spec else 0
+
+    def hit(self, point: str) -> None:
+        if self.left and point == self.point:
+            self.left -= 1
+            if self.left == 0:
+                log.warning("fault injection: SIGKILL at %s", point)
+                os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -58,6 +76,7 @@ class Gateway:
         self.backoff_max = backoff_max
         self._backoff = 0.0
         self.next_push_at = 0.0
+        self._fault = _Fault(os.environ.get("METER_BRIDGE_FAULT", ""))
         for site in sites:
             site.builder.restore(outbox.anchor(site.name))
 
@@ -82,6 +101,7 @@ class Gateway:
             if signed is not None or site.builder.state() != before:
                 if self.outbox.add(site.name, signed, site.builder.state()) and signed is not None:
                     new.append(signed)
+                    self._fault.hit("after-store")
                     r = signed.reading
                     log.info("%s: interval %s signed (gen %s, cons %s, export %s, import %s Wh)", site.name,
                              r.interval_start, r.generation_wh, r.consumption_wh, r.export_wh, r.import_wh)
@@ -100,6 +120,7 @@ class Gateway:
             log.warning("push of %d readings failed (%s); retry in %.0fs", len(batch), exc, self._backoff)
             self.outbox.note("push-error", str(exc))
             return None
+        self._fault.hit("after-push")
         self._backoff = 0.0
         self.next_push_at = 0.0
         self.outbox.mark(result)
