@@ -308,6 +308,22 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
         return (_tags[meterId][sequence >> 3] >> ((sequence & 7) * 32)) & 0xffffffff;
     }
 
+    /// @dev Recovers the signer of a 65-byte r‖s‖v calldata signature; address(0) if malformed,
+    ///      high-s (malleable twin) or with a v other than 27/28.
+    function _signerOf(bytes32 digest, bytes calldata signature) private pure returns (address) {
+        if (signature.length != 65) return address(0);
+        bytes32 sr;
+        bytes32 ss;
+        uint8 sv;
+        assembly ("memory-safe") {
+            sr := calldataload(signature.offset)
+            ss := calldataload(add(signature.offset, 32))
+            sv := byte(0, calldataload(add(signature.offset, 64)))
+        }
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, sv, sr, ss);
+        return err == ECDSA.RecoverError.NoError ? signer : address(0);
+    }
+
     function _check(Reading calldata r, bytes calldata signature, bytes32 digest)
         private
         view
@@ -319,8 +335,7 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
         if (r.sequence != 0 && r.sequence <= s.lastSequence && _tagAt(r.meterId, r.sequence) == _tagOf(digest)) {
             return (Reason.Duplicate, h, s);
         }
-        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signature);
-        if (err != ECDSA.RecoverError.NoError || signer != h.signer) return (Reason.BadSignature, h, s);
+        if (_signerOf(digest, signature) != h.signer) return (Reason.BadSignature, h, s);
         if (!h.active) return (Reason.MeterSuspended, h, s);
         if (r.sequence <= s.lastSequence) return (Reason.StaleSequence, h, s);
         if (r.intervalStart < s.lastIntervalEnd) return (Reason.StaleInterval, h, s);
