@@ -36,6 +36,7 @@ __all__ = [
     "get_meter",
     "meter_id",
     "register_meter",
+    "relay_readings",
     "submit_readings",
 ]
 
@@ -198,3 +199,28 @@ def check_reading(w3: Web3, registry: Contract, signed: SignedReading) -> str | 
     code = call(registry.functions.whyRefused(signed.reading.as_tuple(), signed.signature))
     return None if code == 0 else reason_name(code)
 
+
+
+def relay_readings(w3: Web3, sender: LocalAccount, registry: Contract, body: Any,
+                   *, max_batch: int = 500) -> dict[str, Any]:
+    """Keeper side of ``POST /v1/readings``: validate the JSON body, submit, return the answer body.
+
+    Raises :class:`~gridcoop_sdk.readings.ReadingError` (answer HTTP 400 with its message) for a
+    malformed body, a batch larger than ``max_batch``, or readings signed for another chain or
+    registry; :class:`~gridcoop_sdk.exceptions.TransactionFailed` if the transaction fails
+    (answer 502/503 so the gateway retries).
+    """
+    from .readings import ReadingError
+
+    if not isinstance(body, dict) or not isinstance(body.get("readings"), list):
+        raise ReadingError('body must be a JSON object {"readings": [...]}')
+    items = body["readings"]
+    if not 0 < len(items) <= max_batch:
+        raise ReadingError(f"a batch holds 1..{max_batch} readings, got {len(items)}")
+    signed = [SignedReading.from_dict(x) for x in items]
+    chain_id = w3.eth.chain_id
+    for s in signed:
+        if s.chain_id != chain_id or s.registry.lower() != registry.address.lower():
+            raise ReadingError(f"reading {s.key()} is signed for chain {s.chain_id} registry {s.registry}; "
+                               f"this relay serves chain {chain_id} registry {registry.address}")
+    return submit_readings(w3, sender, registry, signed).to_dict()
