@@ -262,3 +262,41 @@ def test_http_relay_path_end_to_end(w3, deployer, wallets, watt, deployments_dir
         assert _minted_to(w3, watt, owners[0].address) == (end["export_wh"] - start["export_wh"]) * WH
     finally:
         srv.shutdown()
+
+
+def test_cli_register_and_status(anvil, w3, deployer, wallets, watt, deployments_dir, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gridcoop_sdk.meters import SubmitResult, get_meter
+    from gridcoop_sdk.readings import Reading
+    from meter_bridge.cli import main
+
+    registry = deploy_meters(w3, deployer, watt)
+    runner = CliRunner()
+    monkeypatch.setenv("METER_KEY_PASSPHRASE", "pw")
+    assert runner.invoke(main, ["keygen", "--out", str(tmp_path / "dev.json")]).exit_code == 0
+    monkeypatch.setenv("GRIDCOOP_REGISTRAR_KEY", deployer.key.hex())
+    res = runner.invoke(main, ["register", "--rpc-url", anvil.url, "--registry", registry.address,
+                               "--meter", "house-9", "--key-file", str(tmp_path / "dev.json"),
+                               "--owner", wallets[6].address, "--kind", "prosumer", "--colour", "wind",
+                               "--certified", "--rated-power-w", "7000", "--location", "xn76"])
+    assert res.exit_code == 0, res.output
+    m = get_meter(registry, "house-9")
+    assert (m["owner"], m["colour"], m["certified"], m["rated_power_w"]) == (wallets[6].address, "wind", True, 7000)
+    # A registrar without the role gets the decoded error, not a traceback.
+    monkeypatch.setenv("GRIDCOOP_REGISTRAR_KEY", wallets[5].key.hex())
+    res = runner.invoke(main, ["register", "--rpc-url", anvil.url, "--registry", registry.address,
+                               "--meter", "house-10", "--signer", wallets[5].address, "--owner", wallets[6].address,
+                               "--kind", "consumer", "--rated-power-w", "7000"])
+    assert res.exit_code == 1 and "AccessControlUnauthorizedAccount" in res.output
+
+    ob = Outbox(tmp_path / "o.sqlite")
+    r = Reading(meter_id=meter_id("house-9"), sequence=5, interval_start=4500, interval_end=5400, generation_wh=1,
+                consumption_wh=1, export_wh=0, import_wh=0, frequency_mhz=50_000)
+    s = ReadingSigner(Account.create().key, w3.eth.chain_id, registry.address).sign(r)
+    ob.add("house-9", s, None)
+    ob.mark(SubmitResult(rejected=[(s.key()[0], 5, "BadSignature")]))
+    ob.close()
+    res = runner.invoke(main, ["status", "--outbox", str(tmp_path / "o.sqlite")])
+    assert res.exit_code == 0 and "refused house-9 sequence 5: BadSignature" in res.output
+    assert "pending:  0" in res.output
