@@ -9,7 +9,7 @@ pure function of time: a test or demo can run a day in minutes (``AcceleratedClo
 the exact truth (:meth:`MeterSimulator.counters`).
 
 Registers are refreshed from the clock on every Modbus request (pymodbus ``SimDevice.action``);
-Debian's ``mbpoll`` reads them, e.g. ``mbpoll -a 1 -t 3:float -r 73 -c 4 -p 5020 127.0.0.1``.
+Debian's ``mbpoll`` reads them, e.g. ``mbpoll -a 1 -B -t 3:float -r 71 -c 3 -p 5020 -1 127.0.0.1``.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -158,3 +160,18 @@ def test_http_pusher_request_and_response_shape():
             pusher.push(batch)
     finally:
         srv.shutdown()
+
+
+@pytest.mark.skipif(not shutil.which("mbpoll"), reason="Debian's mbpoll is not installed")
+def test_mbpoll_reads_the_simulator():
+    from gridcoop_sdk.chain import free_port
+    from meter_bridge.simulator import Household, ManualClock, MeterSimulator
+
+    port = free_port()
+    with MeterSimulator([Household("h", grid_unit=1, pv_unit=2, pv_peak_w=4000)], clock=ManualClock(B), port=port):
+        out = subprocess.run(["mbpoll", "-a", "1", "-B", "-t", "3:float", "-r", "71", "-c", "3", "-p", str(port),
+                              "-1", "127.0.0.1"], capture_output=True, text=True, timeout=20).stdout
+        assert "[73]: \t1000" in out and "[75]: \t200" in out, out
+        out = subprocess.run(["mbpoll", "-a", "2", "-t", "4:hex", "-r", "40001", "-c", "2", "-p", str(port),
+                              "-1", "127.0.0.1"], capture_output=True, text=True, timeout=20).stdout
+        assert "0x5375" in out and "0x6E53" in out, out
