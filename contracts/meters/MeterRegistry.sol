@@ -178,7 +178,10 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
     }
 
     /// @notice Sets the C-REV issuer hook (address(0) disables it). Only `PARAMETER_ROLE`.
+    /// @dev The hook must be a contract: a call to an address without code would revert the whole
+    ///      batch (Solidity checks the code size before the call, outside try/catch).
     function setSelfConsumptionHook(address hook) external onlyRole(PARAMETER_ROLE) {
+        if (hook != address(0) && hook.code.length == 0) revert MeterInvalidParameter("hook", uint160(hook));
         selfConsumptionHook = ISelfConsumptionHook(hook);
         emit SelfConsumptionHookSet(hook, hookGasLimit);
     }

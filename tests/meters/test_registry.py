@@ -236,6 +236,9 @@ def test_reverting_hook_keeps_the_reading(w3, deployer, registry, watt, meter, s
         assert failed and failed[0].args.sequence == seq
     assert bal(watt, owner) == 2 * 150 * WH
     send(w3, deployer, registry.functions.setSelfConsumptionHook("0x" + "00" * 20))
+    with pytest.raises(TransactionFailed) as err:  # an account without code would revert every batch
+        send(w3, deployer, registry.functions.setSelfConsumptionHook(owner.address))
+    assert err.value.error_name == "MeterInvalidParameter"
     assert submit_readings(w3, gateway, registry, [signer.sign(make_reading(meter, 3))]).accepted
 
 
