@@ -10,6 +10,7 @@ The meter bridge, the keeper and the scripts import this package; each concern h
 - :mod:`gridcoop_sdk.tx` — sending transactions with decoded reverts
 - :mod:`gridcoop_sdk.contracts` — deploy/bind contracts by name
 - :mod:`gridcoop_sdk.crev` — C-REV: deploy, lot balances, retire, trace a certificate (CLI: ``gridcoop crev``)
+- :mod:`gridcoop_sdk.meters` / :mod:`gridcoop_sdk.readings` — MeterRegistry ops; signed meter readings
 """
 
 from .chain import Anvil, connect, dev_accounts

@@ -24,6 +24,19 @@ EIP712_DOMAIN_FIELDS = [
 #: Message types by primary type name: ``{"MeterReading": [{"name": ..., "type": ...}, …]}``.
 TYPES: dict[str, list[dict[str, str]]] = {}
 
+# Meter readings (MeterRegistry.READING_TYPEHASH; gridcoop_sdk.readings signs them).
+TYPES["MeterReading"] = [
+    {"name": "meterId", "type": "bytes32"},
+    {"name": "sequence", "type": "uint64"},
+    {"name": "intervalStart", "type": "uint64"},
+    {"name": "intervalEnd", "type": "uint64"},
+    {"name": "generationWh", "type": "uint64"},
+    {"name": "consumptionWh", "type": "uint64"},
+    {"name": "exportWh", "type": "uint64"},
+    {"name": "importWh", "type": "uint64"},
+    {"name": "frequencyMHz", "type": "uint32"},
+]
+
 
 def domain(chain_id: int, verifying_contract: str) -> dict[str, Any]:
     """The gridcoop EIP-712 domain for one contract on one chain."""

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IParticipantRegistry} from "./IMeterHooks.sol";
+
+/// @title IMeterRegistry
+/// @notice Registered smart meters and their signed 15-minute readings. Every WATT (and, through
+///         the self-consumption hook, every C-REV) comes from a reading that a registered meter
+///         signed with its own device key (EIP-712, domain "gridcoop"/"1").
+interface IMeterRegistry is IParticipantRegistry {
+    /// @notice What a meter measures.
+    enum Kind {
+        Producer,
+        Consumer,
+        Prosumer,
+        Battery
+    }
+
+    /// @notice Why a reading was refused (`ReadingRejected.reason`, `whyRefused`).
+    /// @dev `None` means the reading would be accepted; `Duplicate` means it is already on chain
+    ///      (a no-op when re-pushed, never reported through `ReadingRejected`).
+    enum Reason {
+        None,
+        UnknownMeter,
+        BadSignature,
+        MeterSuspended,
+        StaleSequence,
+        StaleInterval,
+        BadInterval,
+        OverCapacity,
+        ExportExceedsGeneration,
+        EnergyImbalance,
+        BadFrequency,
+        Duplicate
+    }
+
+    /// @notice One signed interval reading (EIP-712 primary type `MeterReading`).
+    /// @dev Energy in integer Wh over [intervalStart, intervalEnd); frequency in mHz.
+    struct Reading {
+        bytes32 meterId;
+        uint64 sequence;
+        uint64 intervalStart;
+        uint64 intervalEnd;
+        uint64 generationWh;
+        uint64 consumptionWh;
+        uint64 exportWh;
+        uint64 importWh;
+        uint32 frequencyMHz;
+    }
+
+    /// @notice A meter as returned by `getMeter`.
+    struct MeterInfo {
+        address signer;
+        address owner;
+        Kind kind;
+        bool active;
+        bool certified;
+        uint32 ratedPowerW;
+        bytes32 colour;
+        string location;
+        uint64 lastSequence;
+        uint64 lastIntervalEnd;
+    }
+
+    /// @notice Thrown when the constructor gets a zero admin or token.
+    error MeterRegistryInvalidSetup();
+    /// @notice Thrown when registering a meter id that is zero or already registered.
+    error MeterAlreadyRegistered(bytes32 meterId);
+    /// @notice Thrown when a meter id is not registered.
+    error MeterNotRegistered(bytes32 meterId);
+    /// @notice Thrown when a signer or owner is the zero address.
+    error MeterInvalidAccount(address account);
+    /// @notice Thrown when the rated power is zero.
+    error MeterInvalidRatedPower(uint256 ratedPowerW);
+    /// @notice Thrown when suspending a meter that is already suspended.
+    error MeterNotActive(bytes32 meterId);
+    /// @notice Thrown when reactivating a meter that is active.
+    error MeterNotSuspended(bytes32 meterId);
+    /// @notice Thrown when `readings` and `signatures` differ in length.
+    error MeterBatchLengthMismatch(uint256 readings, uint256 signatures);
+    /// @notice Thrown when a parameter is out of its allowed range (`name` says which).
+    error MeterInvalidParameter(string name, uint256 value);
+    /// @notice Thrown when too little gas is left to give the self-consumption hook its limit
+    ///         (so a relayer cannot starve the hook on purpose).
+    error MeterHookGasTooLow(uint256 gasLeft, uint256 needed);
+    /// @notice Thrown when repaying more energy debt than is owed.
+    error MeterRepayExceedsDebt(uint256 amountWh, uint256 debtWh);
+
+    /// @notice A meter was registered.
+    event MeterRegistered(
+        bytes32 indexed meterId,
+        address indexed owner,
+        address signer,
+        Kind kind,
+        bytes32 colour,
+        bool certified,
+        uint32 ratedPowerW,
+        string location
+    );
+    /// @notice A meter was suspended (its readings are refused until reactivated).
+    event MeterSuspended(bytes32 indexed meterId, address indexed by);
+    /// @notice A suspended meter was reactivated.
+    event MeterReactivated(bytes32 indexed meterId, address indexed by);
+    /// @notice A meter's device key was replaced.
+    event KeyRotated(bytes32 indexed meterId, address oldSigner, address newSigner);
+    /// @notice A reading was accepted; with the meter's registration (colour, location) and the
+    ///         signed calldata (frequency) this is the energy transfer proof.
+    event ReadingAccepted(
+        bytes32 indexed meterId,
+        uint64 indexed sequence,
+        address indexed owner,
+        uint64 intervalStart,
+        uint64 generationWh,
+        uint64 consumptionWh,
+        uint64 exportWh,
+        uint64 importWh,
+        uint64 selfConsumedWh,
+        bytes32 digest
+    );
+    /// @notice A reading in a batch was refused and skipped (`reason` is a `Reason`).
+    event ReadingRejected(bytes32 indexed meterId, uint64 indexed sequence, uint8 reason);
+    /// @notice The owner held less WATT than the imported energy: the shortfall was drawn from
+    ///         the public grid and is owed (`totalDebtWh` is the owner's debt afterwards).
+    event EnergyDebtRecorded(address indexed owner, bytes32 indexed meterId, uint64 shortfallWh, uint256 totalDebtWh);
+    /// @notice The owner burnt WATT to pay down energy debt.
+    event EnergyDebtRepaid(address indexed owner, uint256 amountWh, uint256 totalDebtWh);
+    /// @notice The self-consumption hook reverted; the reading stays accepted.
+    event SelfConsumptionHookFailed(bytes32 indexed meterId, uint64 indexed sequence, bytes reason);
+    /// @notice The self-consumption hook was set (address(0) disables it).
+    event SelfConsumptionHookSet(address hook, uint256 gasLimit);
+    /// @notice The interval length was changed.
+    event IntervalLengthSet(uint32 seconds_);
+    /// @notice Energy balance tolerances were changed.
+    event TolerancesSet(uint64 balanceToleranceWh, uint16 batteryToleranceBps);
+    /// @notice A colour was marked renewable or not.
+    event RenewableColourSet(bytes32 indexed colour, bool renewable);
+
+    /// @notice Registers a meter. Only `REGISTRAR_ROLE`.
+    function registerMeter(
+        bytes32 meterId,
+        address signer,
+        address owner,
+        Kind kind,
+        bytes32 colour,
+        bool certified,
+        uint32 ratedPowerW,
+        string calldata location
+    ) external;
+
+    /// @notice Suspends a meter. Only `REGISTRAR_ROLE`.
+    function suspendMeter(bytes32 meterId) external;
+
+    /// @notice Reactivates a suspended meter. Only `REGISTRAR_ROLE`.
+    function reactivateMeter(bytes32 meterId) external;
+
+    /// @notice Replaces a meter's device key. Only `REGISTRAR_ROLE`.
+    function rotateKey(bytes32 meterId, address newSigner) external;
+
+    /// @notice Applies every valid reading of the batch; anyone may call it.
+    /// @return accepted Readings applied now.
+    /// @return duplicates Readings that were already on chain (no-ops).
+    function submitReadings(Reading[] calldata readings, bytes[] calldata signatures)
+        external
+        returns (uint256 accepted, uint256 duplicates);
+
+    /// @notice Why `reading` would be refused now (`Reason.None` if it would be accepted).
+    function whyRefused(Reading calldata reading, bytes calldata signature) external view returns (uint8);
+
+    /// @notice EIP-712 digest that the meter signs for `reading`.
+    function readingDigest(Reading calldata reading) external view returns (bytes32);
+
+    /// @notice A registered meter (reverts `MeterNotRegistered` otherwise).
+    function getMeter(bytes32 meterId) external view returns (MeterInfo memory);
+
+    /// @notice True when the reading with this digest was accepted for `meterId`/`sequence`.
+    function isAccepted(bytes32 meterId, uint64 sequence, bytes32 digest) external view returns (bool);
+
+    /// @notice Energy (Wh) an owner drew from the public grid without holding WATT for it.
+    function energyDebtWh(address owner) external view returns (uint256);
+}

@@ -1,0 +1,226 @@
+"""MeterRegistry on chain: deploy, register meters, submit signed readings, dry-run checks.
+
+>>> registry = deploy_meters(w3, deployer, watt)
+>>> register_meter(w3, deployer, registry, meter_id=meter_id("house-7/pv"), signer=dev.address,
+...                owner=alice.address, kind="prosumer", colour="solar", certified=True,
+...                rated_power_w=8000, location="xn76urx")
+>>> result = submit_readings(w3, gateway, registry, [signed])
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+
+from .contracts import deploy
+from .exceptions import GridcoopError
+from .readings import SignedReading, colour_text, meter_id, reason_name
+from .tx import call, send
+
+log = logging.getLogger("gridcoop.meters")
+
+KINDS: tuple[str, ...] = ("producer", "consumer", "prosumer", "battery")
+
+__all__ = [
+    "KINDS",
+    "MeterError",
+    "SubmitResult",
+    "check_reading",
+    "deploy_meters",
+    "get_meter",
+    "meter_id",
+    "register_meter",
+    "relay_readings",
+    "submit_readings",
+]
+
+
+class MeterError(GridcoopError, ValueError):
+    """A meter operation was given bad input (the message says which and why)."""
+
+
+def kind_code(kind: str | int) -> int:
+    if isinstance(kind, int):
+        if not 0 <= kind < len(KINDS):
+            raise MeterError(f"meter kind code must be 0..{len(KINDS) - 1}, got {kind}")
+        return kind
+    k = str(kind).strip().lower()
+    if k not in KINDS:
+        raise MeterError(f"meter kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    return KINDS.index(k)
+
+
+def deploy_meters(
+    w3: Web3,
+    deployer: LocalAccount,
+    watt: Contract,
+    *,
+    admin: str | None = None,
+    record_as: str = "MeterRegistry",
+    directory: Path | None = None,
+) -> Contract:
+    """Deploy a MeterRegistry for ``watt`` and grant it WATT's MINTER_ROLE and BURNER_ROLE.
+
+    ``deployer`` must hold WATT's DEFAULT_ADMIN_ROLE. With ``admin`` unset the deployer is the
+    registry's admin and also receives REGISTRAR_ROLE and PARAMETER_ROLE (the DAO hand-over
+    moves them to the treasury later).
+    """
+    admin_addr = Web3.to_checksum_address(admin) if admin else deployer.address
+    registry = deploy(w3, deployer, "MeterRegistry", admin_addr, watt.address, record_as=record_as,
+                      directory=directory)
+    for role in ("MINTER_ROLE", "BURNER_ROLE"):
+        send(w3, deployer, watt.functions.grantRole(getattr(watt.functions, role)().call(), registry.address))
+    if admin_addr == deployer.address:
+        for role in ("REGISTRAR_ROLE", "PARAMETER_ROLE"):
+            send(w3, deployer, registry.functions.grantRole(
+                getattr(registry.functions, role)().call(), deployer.address))
+    log.info("MeterRegistry deployed at %s (WATT %s)", registry.address, watt.address)
+    return registry
+
+
+def register_meter(
+    w3: Web3,
+    registrar: LocalAccount,
+    registry: Contract,
+    *,
+    meter_id: bytes | str,
+    signer: str,
+    owner: str,
+    kind: str | int,
+    colour: str,
+    certified: bool,
+    rated_power_w: int,
+    location: str = "",
+) -> dict[str, Any]:
+    """Register a meter (``registrar`` needs REGISTRAR_ROLE); returns the receipt."""
+    from .readings import colour as colour_bytes
+    from .readings import meter_id as to_meter_id
+
+    mid = to_meter_id(meter_id)
+    if not isinstance(rated_power_w, int) or not 0 < rated_power_w < 2**32:
+        raise MeterError(f"rated_power_w must be a positive integer below 2**32 W, got {rated_power_w!r}")
+    for what, addr in (("signer", signer), ("owner", owner)):
+        if not Web3.is_address(addr):
+            raise MeterError(f"{what} is not an address: {addr!r}")
+    fn = registry.functions.registerMeter(
+        mid, Web3.to_checksum_address(signer), Web3.to_checksum_address(owner), kind_code(kind),
+        colour_bytes(colour), bool(certified), rated_power_w, str(location),
+    )
+    return send(w3, registrar, fn)
+
+
+def get_meter(registry: Contract, mid: bytes | str) -> dict[str, Any]:
+    """The registered meter as a dict (``kind`` and ``colour`` as text)."""
+    info = call(registry.functions.getMeter(meter_id(mid)))
+    keys = ("signer", "owner", "kind", "active", "certified", "rated_power_w", "colour", "location",
+            "last_sequence", "last_interval_end")
+    d = dict(zip(keys, info, strict=True))
+    d["kind"] = KINDS[d["kind"]]
+    d["colour"] = colour_text(d["colour"])
+    return d
+
+
+@dataclass
+class SubmitResult:
+    """Outcome of one batch: (meter id hex, sequence) per accepted / duplicate reading, and
+    (meter id hex, sequence, reason name) per refused one."""
+
+    accepted: list[tuple[str, int]] = field(default_factory=list)
+    duplicates: list[tuple[str, int]] = field(default_factory=list)
+    rejected: list[tuple[str, int, str]] = field(default_factory=list)
+    tx_hash: str | None = None
+    gas_used: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keeper relay's response body (see docs/meters.md)."""
+        return {
+            "accepted": [{"meter_id": m, "sequence": s} for m, s in self.accepted],
+            "duplicates": [{"meter_id": m, "sequence": s} for m, s in self.duplicates],
+            "rejected": [{"meter_id": m, "sequence": s, "reason": r} for m, s, r in self.rejected],
+        }
+
+
+def submit_readings(
+    w3: Web3, sender: LocalAccount, registry: Contract, signed: list[SignedReading], *, timeout: float = 60.0
+) -> SubmitResult:
+    """Send one ``submitReadings`` transaction and sort the batch by what the receipt shows.
+
+    Readings in the batch that neither ``ReadingAccepted`` nor ``ReadingRejected`` names were
+    already on chain (duplicates, no-ops). Raises :class:`MeterError` if a reading was signed
+    for another chain or registry (it could never be accepted here).
+    """
+    if not signed:
+        return SubmitResult()
+    chain_id = w3.eth.chain_id
+    for s in signed:
+        if s.chain_id != chain_id or s.registry.lower() != registry.address.lower():
+            raise MeterError(
+                f"reading {s.key()} was signed for chain {s.chain_id} registry {s.registry}, "
+                f"not chain {chain_id} registry {registry.address}"
+            )
+    fn = registry.functions.submitReadings([s.reading.as_tuple() for s in signed], [s.signature for s in signed])
+    receipt = send(w3, sender, fn, timeout=timeout)
+    return _sort_receipt(registry, signed, receipt)
+
+
+def _sort_receipt(registry: Contract, signed: list[SignedReading], receipt: dict[str, Any]) -> SubmitResult:
+    from web3.logs import DISCARD
+
+    accepted = {("0x" + ev.args.meterId.hex(), ev.args.sequence)
+                for ev in registry.events.ReadingAccepted().process_receipt(receipt, errors=DISCARD)}
+    rejected: dict[tuple[str, int], str] = {}
+    for ev in registry.events.ReadingRejected().process_receipt(receipt, errors=DISCARD):
+        rejected[("0x" + ev.args.meterId.hex(), ev.args.sequence)] = reason_name(ev.args.reason)
+    res = SubmitResult(tx_hash="0x" + bytes(receipt["transactionHash"]).hex(), gas_used=receipt["gasUsed"])
+    seen: set[tuple[str, int]] = set()
+    for s in signed:
+        k = s.key()
+        if k in accepted and k not in seen:
+            res.accepted.append(k)
+        elif k in rejected and k not in seen:
+            res.rejected.append((k[0], k[1], rejected[k]))
+        else:
+            res.duplicates.append(k)
+        seen.add(k)
+    return res
+
+
+def check_reading(w3: Web3, registry: Contract, signed: SignedReading) -> str | None:
+    """Why ``signed`` would be refused now (a ``Reason`` name), ``"Duplicate"`` if it is already
+    on chain, or None if it would be accepted. No transaction is sent."""
+    if signed.chain_id != w3.eth.chain_id or signed.registry.lower() != registry.address.lower():
+        return "BadSignature"  # signed for another domain: the chain would recover another signer
+    code = call(registry.functions.whyRefused(signed.reading.as_tuple(), signed.signature))
+    return None if code == 0 else reason_name(code)
+
+
+
+def relay_readings(w3: Web3, sender: LocalAccount, registry: Contract, body: Any,
+                   *, max_batch: int = 500) -> dict[str, Any]:
+    """Keeper side of ``POST /v1/readings``: validate the JSON body, submit, return the answer body.
+
+    Raises :class:`~gridcoop_sdk.readings.ReadingError` (answer HTTP 400 with its message) for a
+    malformed body, a batch larger than ``max_batch``, or readings signed for another chain or
+    registry; :class:`~gridcoop_sdk.exceptions.TransactionFailed` if the transaction fails
+    (answer 502/503 so the gateway retries).
+    """
+    from .readings import ReadingError
+
+    if not isinstance(body, dict) or not isinstance(body.get("readings"), list):
+        raise ReadingError('body must be a JSON object {"readings": [...]}')
+    items = body["readings"]
+    if not 0 < len(items) <= max_batch:
+        raise ReadingError(f"a batch holds 1..{max_batch} readings, got {len(items)}")
+    signed = [SignedReading.from_dict(x) for x in items]
+    chain_id = w3.eth.chain_id
+    for s in signed:
+        if s.chain_id != chain_id or s.registry.lower() != registry.address.lower():
+            raise ReadingError(f"reading {s.key()} is signed for chain {s.chain_id} registry {s.registry}; "
+                               f"this relay serves chain {chain_id} registry {registry.address}")
+    return submit_readings(w3, sender, registry, signed).to_dict()

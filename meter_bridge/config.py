@@ -1,0 +1,127 @@
+"""Gateway configuration (YAML) and device keys.
+
+Example ``gateway.yaml``::
+
+    rpc_url: http://127.0.0.1:8545      # node (direct pusher; also gives chain id)
+    chain_id: 31337                     # optional with rpc_url; required for pusher: http without it
+    registry: "0x…"                     # MeterRegistry address (default: deployments file)
+    outbox: ./gateway-outbox.sqlite
+    pusher: direct                      # direct | http
+    gas_key_env: GATEWAY_GAS_KEY        # direct: env var holding the gas account's hex key
+    keeper_url: http://keeper:8080      # http: the keeper relay
+    poll_interval: 5                    # seconds between polls
+    batch_size: 100
+    meters:
+      - name: house-1
+        key_file: keys/house-1.json     # eth-account keystore; passphrase from key_passphrase_env
+        grid: {host: 127.0.0.1, port: 5020, unit: 1, map: eastron_sdm630}
+        generation: {host: 127.0.0.1, port: 5020, unit: 2, map: sunspec_213}
+
+A malformed file is refused with :class:`~gridcoop_sdk.exceptions.ConfigError` naming the file,
+the key path and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gridcoop_sdk.config import load_model
+from gridcoop_sdk.exceptions import ConfigError
+
+
+class ModbusEndpoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = Field(default=502, ge=1, le=65535)
+    unit: int = Field(default=1, ge=0, le=247)
+    map: str
+    serial_port: str | None = None
+    baudrate: int = 9600
+
+
+class MeterConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    meter_id: str | None = None  # default: keccak256(name)
+    key_file: str | None = None
+    key_passphrase_env: str = "METER_KEY_PASSPHRASE"
+    key_hex_env: str | None = None
+    grid: ModbusEndpoint
+    generation: ModbusEndpoint | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> MeterConfig:
+        if bool(self.key_file) == bool(self.key_hex_env):
+            raise ValueError("give exactly one of key_file (keystore) or key_hex_env")
+        return self
+
+
+class GatewayConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rpc_url: str | None = None
+    chain_id: int | None = None
+    registry: str | None = None
+    outbox: str = "gateway-outbox.sqlite"
+    pusher: Literal["direct", "http"] = "direct"
+    gas_key_env: str = "GATEWAY_GAS_KEY"
+    keeper_url: str | None = None
+    poll_interval: float = Field(default=5.0, gt=0)
+    batch_size: int = Field(default=100, ge=1, le=500)
+    interval: int = 900
+    skew: float = Field(default=60.0, gt=0)
+    meters: list[MeterConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> GatewayConfig:
+        if self.pusher == "direct" and not self.rpc_url:
+            raise ValueError("pusher: direct needs rpc_url")
+        if self.pusher == "http" and not self.keeper_url:
+            raise ValueError("pusher: http needs keeper_url")
+        if not self.rpc_url and (self.chain_id is None or not self.registry):
+            raise ValueError("without rpc_url, give chain_id and registry (the signing domain)")
+        names = [m.name for m in self.meters]
+        if len(set(names)) != len(names):
+            raise ValueError("meter names must be unique")
+        return self
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    cfg = load_model(path, GatewayConfig)
+    base = Path(path).resolve().parent
+    if not Path(cfg.outbox).is_absolute():
+        cfg.outbox = str(base / cfg.outbox)
+    for m in cfg.meters:
+        if m.key_file and not Path(m.key_file).is_absolute():
+            m.key_file = str(base / m.key_file)
+    return cfg
+
+
+def load_device_key(m: MeterConfig, *, source: str = "config") -> bytes:
+    """The meter's private key: decrypt ``key_file`` with the passphrase from the environment, or
+    read a hex key from ``key_hex_env`` (tests)."""
+    from eth_account import Account
+
+    if m.key_hex_env:
+        text = os.environ.get(m.key_hex_env)
+        if not text:
+            raise ConfigError(f"environment variable {m.key_hex_env} is not set", source=source,
+                              key=f"meters[{m.name}].key_hex_env")
+        return bytes.fromhex(text.removeprefix("0x"))
+    assert m.key_file
+    passphrase = os.environ.get(m.key_passphrase_env)
+    if passphrase is None:
+        raise ConfigError(f"set {m.key_passphrase_env} to the passphrase of {m.key_file}", source=source,
+                          key=f"meters[{m.name}].key_passphrase_env")
+    try:
+        keystore = json.loads(Path(m.key_file).read_text())
+        return bytes(Account.decrypt(keystore, passphrase))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"key file {m.key_file} not found", source=source, key=f"meters[{m.name}].key_file") from exc
+    except ValueError as exc:
+        raise ConfigError(f"cannot decrypt {m.key_file}: {exc}", source=source,
+                          key=f"meters[{m.name}].key_file") from exc

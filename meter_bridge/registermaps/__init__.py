@@ -1,0 +1,1 @@
+"""Bundled Modbus register maps (YAML data files; see meter_bridge.registermap)."""

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {TestBase, Vm} from "./utils/Vm.sol";
+import {WattToken} from "../../contracts/tokens/WattToken.sol";
+import {MeterRegistry} from "../../contracts/meters/MeterRegistry.sol";
+import {IMeterRegistry} from "../../contracts/interfaces/IMeterRegistry.sol";
+
+abstract contract MetersSetup is TestBase {
+    WattToken internal watt;
+    MeterRegistry internal reg;
+    uint64 internal constant T0 = 1_800_000_000 / 900 * 900;
+    uint256 internal constant N = 3;
+    uint256[N] internal keys;
+    bytes32[N] internal ids;
+    address[N] internal owners;
+
+    function _deploy() internal {
+        watt = new WattToken(address(this));
+        reg = new MeterRegistry(address(this), watt);
+        watt.grantRole(watt.MINTER_ROLE(), address(reg));
+        watt.grantRole(watt.BURNER_ROLE(), address(reg));
+        reg.grantRole(reg.REGISTRAR_ROLE(), address(this));
+        for (uint256 i; i < N; ++i) {
+            keys[i] = 0xA11CE + i;
+            ids[i] = keccak256(abi.encode("meter", i));
+            owners[i] = address(uint160(0xB0B0 + i));
+            reg.registerMeter(
+                ids[i], vm.addr(keys[i]), owners[i], IMeterRegistry.Kind.Prosumer, "solar", true, 8000, "xn76"
+            );
+        }
+    }
+
+    function _reading(uint256 m, uint64 seq, uint64 gen, uint64 cons) internal view returns (IMeterRegistry.Reading memory r) {
+        uint64 exp = gen > cons ? gen - cons : 0;
+        uint64 imp = cons > gen ? cons - gen : 0;
+        r = IMeterRegistry.Reading(ids[m], seq, T0 + 900 * seq, T0 + 900 * seq + 900, gen, cons, exp, imp, 50_000);
+    }
+
+    function _sign(uint256 key, IMeterRegistry.Reading memory r) internal view returns (bytes memory) {
+        (uint8 v, bytes32 rr, bytes32 s) = vm.sign(key, reg.readingDigest(r));
+        return abi.encodePacked(rr, s, v);
+    }
+
+    function _one(IMeterRegistry.Reading memory r, bytes memory sig)
+        internal
+        returns (uint256 accepted, uint256 duplicates)
+    {
+        IMeterRegistry.Reading[] memory rs = new IMeterRegistry.Reading[](1);
+        bytes[] memory sigs = new bytes[](1);
+        rs[0] = r;
+        sigs[0] = sig;
+        return reg.submitReadings(rs, sigs);
+    }
+}
+
+/// @notice Hostile signatures: each is refused as BadSignature and mints nothing.
+contract MetersSignatureTest is MetersSetup {
+    uint256 internal constant SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
+    uint8 internal constant BAD_SIGNATURE = uint8(IMeterRegistry.Reason.BadSignature);
+
+    function setUp() public {
+        _deploy();
+    }
+
+    function test_validSignature_isAccepted() public {
+        IMeterRegistry.Reading memory r = _reading(0, 1, 400, 100);
+        bytes memory sig = _sign(keys[0], r);
+        assertEq(reg.whyRefused(r, sig), 0, "reason");
+        (uint256 a,) = _one(r, sig);
+        assertEq(a, 1, "accepted");
+        assertEq(watt.balanceOf(owners[0]), 300e15, "minted export");
+    }
+
+    function test_highS_isRefused() public {
+        IMeterRegistry.Reading memory r = _reading(0, 1, 400, 100);
+        (uint8 v, bytes32 rr, bytes32 s) = vm.sign(keys[0], reg.readingDigest(r));
+        bytes32 highS = bytes32(SECP256K1_N - uint256(s));
+        bytes memory sig = abi.encodePacked(rr, highS, v == 27 ? uint8(28) : uint8(27));
+        assertEq(reg.whyRefused(r, sig), BAD_SIGNATURE, "high-s malleable twin");
+        _one(r, sig);
+        assertEq(watt.totalSupply(), 0, "nothing minted");
+    }
+
+    function test_wrongV_isRefused() public {
+        IMeterRegistry.Reading memory r = _reading(0, 1, 400, 100);
+        (uint8 v, bytes32 rr, bytes32 s) = vm.sign(keys[0], reg.readingDigest(r));
+        assertEq(reg.whyRefused(r, abi.encodePacked(rr, s, v - 27)), BAD_SIGNATURE, "v as 0/1");
+        assertEq(reg.whyRefused(r, abi.encodePacked(rr, s, uint8(29))), BAD_SIGNATURE, "v = 29");
+        assertEq(reg.whyRefused(r, abi.encodePacked(rr, s, v == 27 ? uint8(28) : uint8(27))), BAD_SIGNATURE, "flipped v");
+    }
+
+    function test_otherMetersSignature_isRefused() public {
+        IMeterRegistry.Reading memory r = _reading(0, 1, 400, 100);
+        assertEq(reg.whyRefused(r, _sign(keys[1], r)), BAD_SIGNATURE, "meter 1 signs for meter 0");
+        // A signature meter 1 made for its own reading does not carry over to meter 0's.
+        IMeterRegistry.Reading memory r1 = _reading(1, 1, 400, 100);
+        assertEq(reg.whyRefused(r, _sign(keys[1], r1)), BAD_SIGNATURE, "signature of another reading");
+    }
+
+    function test_malformedLengths_areRefused() public {
+        IMeterRegistry.Reading memory r = _reading(0, 1, 400, 100);
+        (, bytes32 rr, bytes32 s) = vm.sign(keys[0], reg.readingDigest(r));
+        assertEq(reg.whyRefused(r, abi.encodePacked(rr, s)), BAD_SIGNATURE, "64-byte compact form");
+        assertEq(reg.whyRefused(r, ""), BAD_SIGNATURE, "empty");
+        assertEq(reg.whyRefused(r, new bytes(65)), BAD_SIGNATURE, "all zero");
+    }
+
+    function testFuzz_duplicateNeverAppliesTwice(uint8 count, uint8 repush) public {
+        uint64 n = uint64(bound(count, 1, 20));
+        IMeterRegistry.Reading[] memory rs = new IMeterRegistry.Reading[](n);
+        bytes[] memory sigs = new bytes[](n);
+        for (uint64 i; i < n; ++i) {
+            rs[i] = _reading(0, i + 1, 300, 100);
+            sigs[i] = _sign(keys[0], rs[i]);
+        }
+        reg.submitReadings(rs, sigs);
+        uint256 supply = watt.totalSupply();
+        assertEq(supply, uint256(n) * 200e15, "minted once each");
+        uint64 k = uint64(bound(repush, 0, n - 1));
+        (uint256 a, uint256 d) = _one(rs[k], sigs[k]);
+        assertEq(a, 0, "not accepted again");
+        assertEq(d, 1, "counted as duplicate");
+        assertEq(watt.totalSupply(), supply, "supply unchanged");
+    }
+}
+
+/// @notice Drives the registry with valid, stale, duplicate and forged readings and keeps a model.
+contract MetersHandler is MetersSetup {
+    uint256 public ghostMinted;
+    uint256 public ghostBurnt;
+    uint256 public ghostDebtWh;
+    uint256 public applications;
+    bool public appliedTwice;
+    bool public sequenceWentBack;
+    bool public validRefused;
+    uint64[N] internal nextSeq;
+    mapping(bytes32 => mapping(uint64 => uint256)) internal appliedCount;
+    IMeterRegistry.Reading[] internal accepted;
+    bytes[] internal acceptedSigs;
+
+    constructor() {
+        _deploy();
+    }
+
+    function submitValid(uint256 m, uint64 gen, uint64 cons, uint8 skip) external {
+        m = bound(m, 0, N - 1);
+        gen = uint64(bound(gen, 0, 2000));
+        cons = uint64(bound(cons, 0, 2000));
+        uint64 seq = nextSeq[m] + 1 + uint64(bound(skip, 0, 3)); // gaps are allowed, order is not
+        IMeterRegistry.Reading memory r = _reading(m, seq, gen, cons);
+        bytes memory sig = _sign(keys[m], r);
+        uint256 heldWh = watt.balanceOf(owners[m]) / 1e15 + r.exportWh;
+        uint256 burnWh = r.importWh <= heldWh ? r.importWh : heldWh;
+        uint64 before = reg.getMeter(ids[m]).lastSequence;
+        (uint256 a,) = _one(r, sig);
+        if (a == 1) {
+            ghostMinted += uint256(r.exportWh) * 1e15;
+            ghostBurnt += burnWh * 1e15;
+            ghostDebtWh += r.importWh - burnWh;
+            nextSeq[m] = seq;
+            _applied(r.meterId, seq);
+            accepted.push(r);
+            acceptedSigs.push(sig);
+        } else {
+            validRefused = true;
+        }
+        if (reg.getMeter(ids[m]).lastSequence < before) sequenceWentBack = true;
+    }
+
+    function repushOld(uint256 k) external {
+        if (accepted.length == 0) return;
+        k = bound(k, 0, accepted.length - 1);
+        (uint256 a,) = _one(accepted[k], acceptedSigs[k]);
+        if (a != 0) _applied(accepted[k].meterId, accepted[k].sequence);
+    }
+
+    function submitStale(uint256 m, uint64 back) external {
+        m = bound(m, 0, N - 1);
+        if (nextSeq[m] == 0) return;
+        uint64 seq = uint64(bound(back, 1, nextSeq[m]));
+        IMeterRegistry.Reading memory r = _reading(m, seq, 1999, 1); // differs from what was accepted
+        (uint256 a,) = _one(r, _sign(keys[m], r));
+        if (a != 0) _applied(r.meterId, seq);
+    }
+
+    function submitForged(uint256 m, uint256 wrongKey) external {
+        m = bound(m, 0, N - 1);
+        IMeterRegistry.Reading memory r = _reading(m, nextSeq[m] + 1, 2000, 0);
+        uint256 key = bound(wrongKey, 1, 1e30);
+        if (key == keys[m]) key += 1;
+        (uint256 a,) = _one(r, _sign(key, r));
+        if (a != 0) _applied(r.meterId, r.sequence);
+    }
+
+    function _applied(bytes32 id, uint64 seq) internal {
+        applications += 1;
+        if (++appliedCount[id][seq] > 1) appliedTwice = true;
+    }
+
+    function debtOf() external view returns (uint256 total) {
+        for (uint256 i; i < N; ++i) total += reg.energyDebtWh(owners[i]);
+    }
+
+    function wattAddr() external view returns (address) {
+        return address(watt);
+    }
+}
+
+contract MetersInvariantTest is TestBase {
+    MetersHandler internal h;
+
+    function setUp() public {
+        h = new MetersHandler();
+        targetContract(address(h));
+        bytes4[] memory sels = new bytes4[](4);
+        sels[0] = MetersHandler.submitValid.selector;
+        sels[1] = MetersHandler.repushOld.selector;
+        sels[2] = MetersHandler.submitStale.selector;
+        sels[3] = MetersHandler.submitForged.selector;
+        targetSelector(address(h), sels);
+    }
+
+    function invariant_supplyIsMintedMinusBurnt() public view {
+        assertEq(WattToken(h.wattAddr()).totalSupply(), h.ghostMinted() - h.ghostBurnt(), "WATT supply");
+        assertEq(h.debtOf(), h.ghostDebtWh(), "energy debt");
+    }
+
+    function invariant_readingNeverAppliedTwice() public view {
+        assertTrue(!h.appliedTwice(), "a reading was applied twice");
+        assertTrue(!h.validRefused(), "a valid reading was refused");
+    }
+
+    function invariant_sequenceNeverGoesBack() public view {
+        assertTrue(!h.sequenceWentBack(), "sequence went back");
+    }
+}
