@@ -22,8 +22,8 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.logs import DISCARD
 from web3.contract import Contract
+from web3.logs import DISCARD
 
 from .contracts import deploy
 from .exceptions import GridcoopError

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from web3.contract import Contract
 
-
 SLOT = 900
 TSL = 10**18
 GRANT = 5 * TSL

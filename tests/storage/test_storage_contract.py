@@ -8,11 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from storage_helpers import GRANT, SLOT, TSL, mine_at, next_slot_start, set_next_timestamp
+from web3.logs import DISCARD
 
 from gridcoop_sdk import TransactionFailed
 from gridcoop_sdk import storage as st_sdk
 from gridcoop_sdk.storage import send_with_margin as send
-from web3.logs import DISCARD
 
 WH = 10**15
 RATE = 2 * 10**15 + 1  # the env battery's fee rate (TSL base units per kWh per slot)
