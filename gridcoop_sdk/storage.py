@@ -142,6 +142,7 @@ def deploy_storage(
     record_as: str = "BatteryStorage",
     directory: Path | None = None,
     grant_burner: bool = True,
+    record: bool = True,
 ) -> Contract:
     """Deploy ``BatteryStorage`` and record it as ``record_as``.
 
@@ -149,6 +150,7 @@ def deploy_storage(
     the admin it also receives ``REGISTRAR_ROLE`` and ``FEE_MANAGER_ROLE`` (handed to the DAO later).
     With ``grant_burner`` and the deployer holding WATT's admin role, the storage contract gets
     WATT's ``BURNER_ROLE`` (it burns efficiency losses); otherwise a warning says it is missing.
+    ``record=False`` skips writing ``deployments/<chainId>.json``.
     """
     admin = admin or deployer.address
     marketing = marketing or platform_treasury
@@ -160,7 +162,7 @@ def deploy_storage(
         w3, deployer, "BatteryStorage", admin, watt.address, tsl.address,
         Web3.to_checksum_address(platform_treasury), Web3.to_checksum_address(marketing),
         Web3.to_checksum_address(participants), welcome_grant,
-        record_as=record_as, directory=directory,
+        record_as=record_as, directory=directory, record=record,
     )
     if Web3.to_checksum_address(admin) == deployer.address:
         for role in ("REGISTRAR_ROLE", "FEE_MANAGER_ROLE"):
