@@ -115,20 +115,18 @@ def test_bad_input_is_refused_before_sending(env):
 ])
 def test_fees_accrue_per_started_slot(env, start_offset, end_slot, end_offset, slots):
     w3, s, alice = env.w3, env.storage, env.users[0]
+    send(w3, alice, env.watt.functions.approve(s.address, 10**30))
+    send(w3, alice, env.tsl.functions.approve(s.address, 10**30))
     t0 = next_slot_start(w3, start_offset)
     set_next_timestamp(w3, t0)
-    send(w3, alice, env.watt.functions.approve(s.address, 1_234 * WH))
-    set_next_timestamp(w3, t0 + 1 if start_offset < 899 else t0)
-    # (approve mined at t0; the deposit itself must be in the same slot)
     receipt = send(w3, alice, s.functions.deposit(env.battery, 1_234, b"\0" * 32))
-    dep_ts = w3.eth.get_block(receipt["blockNumber"])["timestamp"]
-    start_slot = dep_ts // SLOT
+    start_slot = w3.eth.get_block(receipt["blockNumber"])["timestamp"] // SLOT
+    assert start_slot == t0 // SLOT
     end_ts = (start_slot + end_slot) * SLOT + end_offset
     mine_at(w3, end_ts)
     expected = 1_234 * RATE * slots // 1000
     assert st_sdk.owed(s, env.battery, alice.address) == expected
     set_next_timestamp(w3, end_ts)  # the payment lands in the same second
-    send(w3, alice, env.tsl.functions.approve(s.address, expected))
     receipt = send(w3, alice, s.functions.payFees(env.battery))
     (fee,) = _events(s, receipt, "FeePaid")
     assert fee["amount"] == expected
