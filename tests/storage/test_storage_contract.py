@@ -339,3 +339,45 @@ def test_marketing_part_of_fees_funds_welcome_grants(env):
     send(w3, env.deployer, env.registry.functions.setParticipant(bob.address, True))
     assert st_sdk.claim_welcome_grant(w3, bob, s) == 10**14
     assert s.functions.marketingPool().call() == paid // 10 - 10**14
+
+
+# ----------------------------------------------------------------------------- registrar changes
+
+
+def test_registrar_changes_owners_capacity_efficiency_and_status(env):
+    w3, s, reg, alice = env.w3, env.storage, env.deployer, env.users[0]
+    new_owners = [env.owners[2].address, env.owners[0].address]
+    r = send(w3, reg, s.functions.setOwners(env.battery, new_owners, [1, 1]))
+    assert _events(s, r, "OwnersChanged")[0]["owners"] == new_owners
+    assert st_sdk.battery_info(s, env.battery).owners == [(new_owners[0], 1), (new_owners[1], 1)]
+    with pytest.raises(TransactionFailed) as err:  # a duplicate owner is refused, naming its index
+        send(w3, reg, s.functions.setOwners(env.battery, [new_owners[0], new_owners[0]], [1, 1]))
+    assert err.value.error_name == "StorageInvalidOwners" and err.value.error_args == {"index": 1}
+
+    st_sdk.deposit(w3, alice, s, env.battery, 2_000)
+    with pytest.raises(TransactionFailed) as err:
+        send(w3, reg, s.functions.setCapacity(env.battery, 1_999))
+    assert err.value.error_name == "StorageInvalidCapacity"
+    assert err.value.error_args == {"capacityWh": 1_999, "storedWh": 2_000}
+    send(w3, reg, s.functions.setCapacity(env.battery, 2_000))
+    assert st_sdk.battery_info(s, env.battery).free_wh == 0
+
+    send(w3, reg, s.functions.setEfficiency(env.battery, 10_000))
+    with pytest.raises(TransactionFailed) as err:
+        send(w3, reg, s.functions.setEfficiency(env.battery, 0))
+    assert err.value.error_name == "StorageInvalidEfficiency"
+
+    send(w3, reg, s.functions.setActive(env.battery, False))
+    send(w3, reg, s.functions.setCapacity(env.battery, 5_000))
+    with pytest.raises(TransactionFailed) as err:
+        st_sdk.deposit(w3, alice, s, env.battery, 1)
+    assert err.value.error_name == "StorageBatteryInactive"
+    # Withdrawals still work from an inactive battery, now lossless.
+    assert st_sdk.withdraw(w3, alice, s, env.battery, 2_000) == 2_000
+
+    with pytest.raises(TransactionFailed) as err:
+        send(w3, alice, s.functions.setActive(env.battery, True))
+    assert err.value.error_name == "AccessControlUnauthorizedAccount"
+    with pytest.raises(TransactionFailed) as err:
+        st_sdk.battery_info(s, 99)
+    assert err.value.error_name == "StorageUnknownBattery"
