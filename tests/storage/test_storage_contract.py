@@ -381,3 +381,27 @@ def test_registrar_changes_owners_capacity_efficiency_and_status(env):
     with pytest.raises(TransactionFailed) as err:
         st_sdk.battery_info(s, 99)
     assert err.value.error_name == "StorageUnknownBattery"
+
+
+def test_docs_worked_example(env):
+    """docs/storage.md: 1.5 kWh from 10:05 to 10:50 at 0.002 TSL/kWh/slot, owners 3:5:7, 90 %."""
+    w3, s, dana = env.w3, env.storage, env.users[2]
+    bid = st_sdk.register_battery(
+        w3, env.deployer, s, meter_id="example", capacity_wh=13_500, efficiency_bps=9_000, fee_rate=2 * 10**15,
+        owners=[(env.owners[0].address, 3), (env.owners[1].address, 5), (env.owners[2].address, 7)])
+    send(w3, dana, env.watt.functions.approve(s.address, 10**30))
+    send(w3, dana, env.tsl.functions.approve(s.address, 10**30))
+    ten = next_slot_start(w3, 0, slots_ahead=2)  # "10:00"
+    before = [st_sdk.claimable(s, a.address) for a in (*env.owners, env.marketing, env.platform)]
+    set_next_timestamp(w3, ten + 5 * 60)
+    send(w3, dana, s.functions.deposit(bid, 1_500, b"solar".ljust(32, b"\0")))
+    set_next_timestamp(w3, ten + 50 * 60)
+    receipt = send(w3, dana, s.functions.withdraw(bid, 1_500))
+    (fee,) = _events(s, receipt, "FeePaid")
+    (out,) = _events(s, receipt, "Discharged")
+    assert fee["amount"] == 12 * 10**15  # 0.012 TSL
+    assert (fee["marketingPart"], fee["platformPart"], fee["ownersPart"]) == (12 * 10**14, 12 * 10**14, 96 * 10**14)
+    after = [st_sdk.claimable(s, a.address) for a in (*env.owners, env.marketing, env.platform)]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [
+        192 * 10**13, 32 * 10**14, 448 * 10**13, 12 * 10**14, 12 * 10**14]
+    assert (out["whOut"], out["lossWh"]) == (1_350, 150)
