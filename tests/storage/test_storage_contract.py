@@ -264,8 +264,8 @@ def test_split_owners_shares_and_pull_payments(env):
 def test_split_adds_up_to_the_unit_for_awkward_amounts(env, fee, shares):
     """A 1 kWh deposit paid within its slot owes exactly the rate, so the rate is the fee."""
     w3, s, alice = env.w3, env.storage, env.users[0]
-    owners = [(env.users[2].address, 1)] + [(w.address, sh) for w, sh in zip(env.owners + [env.platform], shares, strict=False)]
-    owners = owners[1:] if len(owners) > 1 else owners
+    candidates = [*env.owners, env.users[2], env.users[1]]
+    owners = [(w.address, sh) for w, sh in zip(candidates, shares, strict=False)]
     bid = st_sdk.register_battery(w3, env.deployer, s, meter_id="h", capacity_wh=1_000, efficiency_bps=10_000,
                                   fee_rate=fee, owners=owners)
     t0 = next_slot_start(w3, 1)
