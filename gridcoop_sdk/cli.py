@@ -114,6 +114,7 @@ def deploy(rpc_url: str, chain_id: int | None, key_env: str, region_name: str, t
 # Each entry is "module:attribute" of a click group; one line per component.
 SUBCOMMANDS: list[str] = [
     "gridcoop_sdk.crev_cli:crev",
+    "gridcoop_sdk.storage_cli:battery",
 ]
 
 

@@ -1,0 +1,194 @@
+"""``gridcoop battery …``: community-battery commands (status, deposit, withdraw, owed, pay, claim, grant).
+
+Every command takes ``--rpc-url`` (or ``GRIDCOOP_RPC_URL``) and finds the storage contract by
+``--storage ADDRESS`` or by its record in ``deployments/<chainId>.json`` (``--record``, default
+``BatteryStorage``; a region's is ``<region>.BatteryStorage``). Commands that send a transaction
+read the sender's private key from the environment variable named by ``--key-env``
+(default ``GRIDCOOP_KEY``) — never from the command line, where it would land in shell history.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from decimal import Decimal
+
+import click
+from eth_account import Account
+from web3 import Web3
+
+from . import storage as st
+from .chain import connect
+from .contracts import at
+from .exceptions import GridcoopError
+from .units import parse_energy
+
+TSL_UNIT = Decimal(10**18)
+
+
+def _tsl(amount: int) -> str:
+    return f"{Decimal(amount) / TSL_UNIT:,.6f} TSL ({amount} base units)"
+
+
+def _parse_tsl(text: str) -> int:
+    """``"1.5"`` TSL or ``"1500000000000000000wei"`` base units → base units."""
+    s = text.strip().lower()
+    try:
+        if s.endswith("wei"):
+            value = int(s[:-3])
+        else:
+            d = Decimal(s) * TSL_UNIT
+            if d != d.to_integral_value():
+                raise click.BadParameter(f"{text!r} has more than 18 decimals")
+            value = int(d)
+    except (ArithmeticError, ValueError) as exc:
+        raise click.BadParameter(f"not a TSL amount: {text!r} (use e.g. 2.5 or 2500000000000000000wei)") from exc
+    if value <= 0:
+        raise click.BadParameter(f"amount must be positive: {text!r}")
+    return value
+
+
+def _energy(ctx, param, value):  # noqa: ARG001
+    if value is None:
+        return None
+    try:
+        wh = parse_energy(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if wh <= 0:
+        raise click.BadParameter("energy must be positive")
+    return wh
+
+
+def common(send: bool):
+    """Options every battery command shares; ``send`` adds the key option."""
+
+    def deco(fn):
+        @click.option("--rpc-url", envvar="GRIDCOOP_RPC_URL", default="http://127.0.0.1:8545", show_default=True,
+                      metavar="URL", help="JSON-RPC endpoint of the chain (env GRIDCOOP_RPC_URL).")
+        @click.option("--storage", "storage_addr", default=None, metavar="ADDRESS",
+                      help="BatteryStorage address (default: looked up in deployments/<chainId>.json).")
+        @click.option("--record", default="BatteryStorage", show_default=True,
+                      help="Deployment record name to look up when --storage is not given.")
+        @functools.wraps(fn)
+        def wrapper(rpc_url, storage_addr, record, **kw):
+            try:
+                w3 = connect(rpc_url)
+                contract = at(w3, "BatteryStorage", storage_addr, record_name=record)
+                if send:
+                    env = kw.pop("key_env")
+                    key = os.environ.get(env)
+                    if not key:
+                        raise click.UsageError(f"set the environment variable {env} to the sender's hex private key")
+                    kw["account"] = Account.from_key(key)
+                return fn(w3=w3, storage=contract, **kw)
+            except GridcoopError as exc:
+                raise click.ClickException(str(exc)) from exc
+
+        if send:
+            wrapper = click.option("--key-env", default="GRIDCOOP_KEY", show_default=True, metavar="VAR",
+                                   help="Environment variable holding the sender's hex private key.")(wrapper)
+        return wrapper
+
+    return deco
+
+
+battery_arg = click.argument("battery_id", type=click.IntRange(min=1), metavar="BATTERY_ID")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def battery() -> None:
+    """Community batteries: keep WATT in a battery for a TSL fee per 15-minute slot.
+
+    Fees: every started slot costs Wh × rate / 1000 TSL base units (rate per kWh per slot).
+    Each fee is split 80% owners (by share) / 10% marketing / 10% platform.
+    """
+
+
+@battery.command()
+@battery_arg
+@click.option("--user", default=None, metavar="ADDRESS", help="Also show this account's stored energy and fees owed.")
+@common(send=False)
+def status(w3, storage, battery_id: int, user: str | None) -> None:
+    """Show a battery: meter, capacity, stored energy, efficiency, fee rate, owners."""
+    info = st.battery_info(storage, battery_id)
+    click.echo(f"battery {battery_id} at {storage.address} (chain {w3.eth.chain_id})")
+    click.echo(f"  meter        {st.bytes32_text(info.meter_id)}")
+    click.echo(f"  capacity     {info.capacity_wh:,} Wh   stored {info.stored_wh:,} Wh   free {info.free_wh:,} Wh")
+    click.echo(f"  efficiency   {info.efficiency_bps / 100:.2f} %   active {info.active}")
+    click.echo(f"  fee rate     {info.fee_rate} TSL base units per kWh per slot")
+    total = sum(s for _, s in info.owners)
+    for addr, share in info.owners:
+        click.echo(f"  owner        {addr}  share {share}/{total}  claimable {_tsl(st.claimable(storage, addr))}")
+    if user:
+        click.echo(f"  {user}: stored {st.stored(storage, battery_id, user):,} Wh, "
+                   f"owes {_tsl(st.owed(storage, battery_id, user))}")
+
+
+@battery.command()
+@battery_arg
+@click.argument("energy", callback=_energy, metavar="ENERGY")
+@click.option("--colour", default=None, help="Source of the energy for traceability (solar, wind, …).")
+@common(send=True)
+def deposit(w3, storage, account, battery_id: int, energy: int, colour: str | None) -> None:
+    """Charge ENERGY (1500Wh, 1.5kWh, …) of your WATT into BATTERY_ID (approves WATT as needed)."""
+    receipt = st.deposit(w3, account, storage, battery_id, energy, colour=colour)
+    click.echo(f"deposited {energy:,} Wh into battery {battery_id} (block {receipt['blockNumber']}); "
+               f"fees now owed: {_tsl(st.owed(storage, battery_id, account.address))}")
+
+
+@battery.command()
+@battery_arg
+@click.argument("energy", callback=_energy, metavar="ENERGY")
+@click.option("--no-approve", is_flag=True, help="Do not approve TSL for the fees (use prepaid TSL only).")
+@common(send=True)
+def withdraw(w3, storage, account, battery_id: int, energy: int, no_approve: bool) -> None:
+    """Discharge ENERGY of your own stored energy from BATTERY_ID (fees owed are paid first)."""
+    out = st.withdraw(w3, account, storage, battery_id, energy, approve_fees=not no_approve)
+    click.echo(f"withdrew {energy:,} Wh from battery {battery_id}: received {out:,} Wh, "
+               f"{energy - out:,} Wh lost (burnt)")
+
+
+@battery.command()
+@battery_arg
+@click.argument("user", metavar="ADDRESS")
+@common(send=False)
+def owed(w3, storage, battery_id: int, user: str) -> None:  # noqa: ARG001
+    """Show what ADDRESS owes in fees for BATTERY_ID now (the current slot included)."""
+    if not Web3.is_address(user):
+        raise click.BadParameter(f"not an address: {user!r}", param_hint="ADDRESS")
+    click.echo(f"{user} keeps {st.stored(storage, battery_id, user):,} Wh in battery {battery_id} and owes "
+               f"{_tsl(st.owed(storage, battery_id, user))}")
+
+
+@battery.command()
+@battery_arg
+@click.option("--prepay", "prepay_amount", default=None, metavar="TSL",
+              help="Instead of paying now, prepay this much TSL (e.g. 2.5) for future fees.")
+@common(send=True)
+def pay(w3, storage, account, battery_id: int, prepay_amount: str | None) -> None:
+    """Pay all fees you owe for BATTERY_ID (prepaid TSL first, then approved TSL)."""
+    if prepay_amount:
+        amount = _parse_tsl(prepay_amount)
+        st.prepay(w3, account, storage, amount)
+        click.echo(f"prepaid {_tsl(amount)}")
+        return
+    paid = st.pay_fees(w3, account, storage, battery_id)
+    click.echo(f"paid {_tsl(paid)} for battery {battery_id}" if paid else "nothing owed")
+
+
+@battery.command()
+@common(send=True)
+def claim(w3, storage, account) -> None:
+    """Withdraw everything due to you as an owner, the platform or the marketing payee."""
+    due = st.claimable(storage, account.address)
+    if not due:
+        raise click.ClickException(f"nothing to claim for {account.address}")
+    click.echo(f"claimed {_tsl(st.claim(w3, account, storage))}")
+
+
+@battery.command()
+@common(send=True)
+def grant(w3, storage, account) -> None:
+    """Claim your one-time welcome grant of TSL (registered co-op participants only)."""
+    click.echo(f"welcome grant received: {_tsl(st.claim_welcome_grant(w3, account, storage))}")
