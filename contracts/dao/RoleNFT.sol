@@ -63,7 +63,7 @@ contract RoleNFT is ERC721, AccessControl, IRoleNFT {
         _liveIndex[tokenId] = _live.length;
         _held[to].push(tokenId);
         _safeMintNoCheck(to, tokenId);
-        emit RoleGranted(tokenId, to, typeId, expiresAt);
+        emit OfficeGranted(tokenId, to, typeId, expiresAt);
     }
 
     /// @inheritdoc IRoleNFT
@@ -88,7 +88,7 @@ contract RoleNFT is ERC721, AccessControl, IRoleNFT {
         }
         delete _offices[tokenId];
         _burn(tokenId);
-        emit RoleRevoked(tokenId, holder, typeId);
+        emit OfficeRevoked(tokenId, holder, typeId);
     }
 
     /// @inheritdoc IRoleNFT
@@ -96,7 +96,7 @@ contract RoleNFT is ERC721, AccessControl, IRoleNFT {
         _requireOwned(tokenId);
         if (expiresAt != 0 && expiresAt <= block.timestamp) revert RoleNFTExpiryInPast(expiresAt, block.timestamp);
         _offices[tokenId].expiresAt = expiresAt;
-        emit RoleTermChanged(tokenId, expiresAt);
+        emit OfficeTermChanged(tokenId, expiresAt);
     }
 
     // ---------------------------------------------------------------- views

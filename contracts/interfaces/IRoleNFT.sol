@@ -18,11 +18,11 @@ interface IRoleNFT {
     /// @notice Emitted when a role type is created or its rights change.
     event RoleTypeDefined(uint256 indexed typeId, string name, bool canPropose, uint96 voteWeight, bool budgetAuthority);
     /// @notice Emitted when a role token is granted.
-    event RoleGranted(uint256 indexed tokenId, address indexed holder, uint256 indexed typeId, uint64 expiresAt);
+    event OfficeGranted(uint256 indexed tokenId, address indexed holder, uint256 indexed typeId, uint64 expiresAt);
     /// @notice Emitted when a role token is revoked (burnt).
-    event RoleRevoked(uint256 indexed tokenId, address indexed holder, uint256 indexed typeId);
+    event OfficeRevoked(uint256 indexed tokenId, address indexed holder, uint256 indexed typeId);
     /// @notice Emitted when a role token's term is changed.
-    event RoleTermChanged(uint256 indexed tokenId, uint64 expiresAt);
+    event OfficeTermChanged(uint256 indexed tokenId, uint64 expiresAt);
 
     /// @notice Thrown on any attempt to transfer or approve a role token: roles are not transferable.
     error RoleNFTNonTransferable(uint256 tokenId);
