@@ -26,6 +26,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
+from web3.logs import DISCARD
 
 from .contracts import at, deploy
 from .exceptions import GridcoopError, TransactionFailed
@@ -174,7 +175,7 @@ def deploy_dao(
         addr = Web3.to_checksum_address(addr)
         exp = int((expiry or {}).get(addr, 0))
         receipt = send(w3, deployer, role_nft.functions.grant(addr, by_name[role].type_id, exp))
-        (ev,) = role_nft.events.OfficeGranted().process_receipt(receipt)
+        (ev,) = role_nft.events.OfficeGranted().process_receipt(receipt, errors=DISCARD)
         dao.founder_roles.setdefault(addr, []).append(int(ev["args"]["tokenId"]))
         log.info("founder %s is %s (role token %s)", addr, role, ev["args"]["tokenId"])
     for line in handover(w3, deployer, {"RoleNFT": role_nft, "ContributionShares": shares}, treasury.address):
@@ -285,7 +286,7 @@ def propose(w3: Web3, member: LocalAccount, dao_or_treasury: Dao | Contract, cal
     if not description.strip():
         raise DaoError("a proposal needs a description (what it changes and why)")
     receipt = send(w3, member, treasury.functions.propose([c.as_tuple() for c in calls], description))
-    (ev,) = treasury.events.ProposalCreated().process_receipt(receipt)
+    (ev,) = treasury.events.ProposalCreated().process_receipt(receipt, errors=DISCARD)
     pid = int(ev["args"]["id"])
     log.info("proposal %s created by %s: %s", pid, member.address, description)
     return pid
@@ -313,7 +314,7 @@ def queue(w3: Web3, caller: LocalAccount, treasury: Dao | Contract, proposal_id:
     """Queue a succeeded proposal; returns the time (eta) from which it can be executed."""
     t = _treasury(treasury)
     receipt = send(w3, caller, t.functions.queue(int(proposal_id)))
-    (ev,) = t.events.ProposalQueued().process_receipt(receipt)
+    (ev,) = t.events.ProposalQueued().process_receipt(receipt, errors=DISCARD)
     return int(ev["args"]["eta"])
 
 
