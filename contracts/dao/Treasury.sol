@@ -97,9 +97,14 @@ contract Treasury is ReentrancyGuard, ITreasury {
     }
 
     /// @inheritdoc ITreasury
+    /// @dev Open while the voting period runs and the proposal is neither cancelled, queued nor
+    ///      executed. Votes after an early decision are still recorded (they cannot undo it: an
+    ///      absolute majority for it stays one), which saves re-tallying on every vote.
     function castVote(uint256 id, Support support) external {
-        ProposalState s = state(id);
-        if (s != ProposalState.Active) revert TreasuryWrongState(id, s);
+        Proposal storage p = _proposals[id];
+        if (p.voteEnd == 0 || block.timestamp >= p.voteEnd || p.canceled || p.executed || p.eta != 0) {
+            revert TreasuryWrongState(id, state(id));
+        }
         Receipt storage r = _receipts[id][msg.sender];
         if (r.hasVoted) revert TreasuryAlreadyVoted(id, msg.sender);
         uint256 weight = roles.votingWeight(msg.sender);

@@ -93,10 +93,6 @@ contract DaoHandler is TestBase {
         return passes && block.timestamp < voteEnd[id] + 1 days;
     }
 
-    function _decided(uint256 id) internal view returns (bool) {
-        return block.timestamp >= voteEnd[id] || _executable(id) || done[id];
-    }
-
     function propose(uint256 who) external {
         uint256 i = who % N;
         ITreasury.Call[] memory calls = new ITreasury.Call[](1);
@@ -116,7 +112,7 @@ contract DaoHandler is TestBase {
         uint256 i = who % N;
         uint256 id = ids[which % ids.length];
         support = uint8(bound(support, 0, 2));
-        bool open = !_decided(id);
+        bool open = block.timestamp < voteEnd[id] && !done[id];
         vm.prank(actors[i]);
         try treasury.castVote(id, ITreasury.Support(support)) {
             if (!_active(i) || voted[id][i] != 0 || !open) ++violations;
