@@ -259,6 +259,36 @@ def handover(
     return lines
 
 
+def handover_region(
+    w3: Web3,
+    deployer: LocalAccount,
+    region: str,
+    treasury: str,
+    *,
+    keep: Iterable[str] = (),
+    directory: Path | None = None,
+) -> list[str]:
+    """:func:`handover` for every contract recorded as ``<region>.<Contract>`` on this chain.
+
+    Contracts are bound from the deployment records and the compiled artifacts, so components
+    added to a region later are handed over without changing this function; contracts without
+    AccessControl (TSL) are skipped with a log line.
+    """
+    from . import deployments
+    from .artifacts import artifacts as all_artifacts
+
+    known = all_artifacts()
+    contracts: dict[str, Contract] = {}
+    for record, info in sorted(deployments.load(w3.eth.chain_id, directory).items()):
+        prefix, _, name = record.rpartition(".")
+        if prefix != region or name not in known:
+            continue
+        contracts[record] = at(w3, name, info["address"])
+    if not contracts:
+        raise DaoError(f"no contracts recorded for region {region!r} on chain {w3.eth.chain_id}")
+    return handover(w3, deployer, contracts, treasury, keep=keep)
+
+
 # ---------------------------------------------------------------------------------- proposals
 
 

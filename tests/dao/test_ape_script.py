@@ -61,3 +61,29 @@ def test_ape_script_proposes_votes_and_executes_a_fee_change(node, tmp_path):
     assert "#1 Executed" in status and "fee 1% -> 2.5%" in status
     again = _ape(env, "execute", "1", "--account", "TEST::3", ok=False)
     assert again.returncode != 0 and "is Executed" in again.stdout + again.stderr
+
+
+def test_ape_deploy_with_founders_hands_the_region_to_the_dao(node, tmp_path):
+    deps = tmp_path / "deployments"
+    env = {**os.environ, "GRIDCOOP_DEPLOYMENTS": str(deps), "APE_FOUNDRY_HOST": node.url}
+    ws = dev_accounts(4)
+    proc = subprocess.run(
+        [APE, "run", "deploy", "--network", "ethereum:local:foundry", "--region", "kyoto",
+         "--founder", f"{ws[1].address}:leader", "--founder", f"{ws[2].address}:treasurer",
+         "--founder", f"{ws[3].address}:member"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "handover: kyoto.WattToken: deployer" in proc.stdout
+    from gridcoop_sdk.contracts import at
+    from gridcoop_sdk.dao import load_dao
+
+    w3 = node.w3
+    dao = load_dao(w3, "kyoto", directory=deps)
+    watt = at(w3, "WattToken", record_name="kyoto.WattToken", directory=deps)
+    tsl = at(w3, "TeslaToken", record_name="kyoto.TeslaToken", directory=deps)
+    assert tsl.functions.balanceOf(dao.treasury.address).call() == 10**27
+    admin = b"\x00" * 32
+    assert watt.functions.hasRole(admin, dao.treasury.address).call()
+    assert not watt.functions.hasRole(admin, ws[0].address).call()
+    assert not dao.role_nft.functions.hasRole(admin, ws[0].address).call()
+    assert dao.role_nft.functions.totalVotingWeight().call() == 3
