@@ -16,10 +16,11 @@ import {IContributionShares} from "../interfaces/IContributionShares.sol";
 ///      - Per arrival: n = a_k * SCALE + carry;  acc += n / totalShares;  carry = n % totalShares.
 ///      - A member's credit (in SCALE units) grows by shares * (acc - acc at their last update);
 ///        they can claim floor(credit / SCALE) and keep the fraction for later.
-///      So the sum of all credits is exactly (total revenue) * SCALE - carry, each member's shortfall
-///      against the real-valued pro-rata amount is below 1 base unit plus their part of the carry,
-///      and dust stays in the contract for later arrivals. Revenue that arrives while there are no
-///      shares stays unaccounted and is split among the first shareholders at the next sync.
+///      So the sum of all credits is exactly (total revenue) * SCALE - carry (nothing created or
+///      lost); a member's claimable amount is at most one base unit below their real-valued pro-rata
+///      share and never above it (but for the carried < totalShares / SCALE units); the fraction
+///      stays credited. Revenue that arrives while there are no shares stays unaccounted and is
+///      split among the first shareholders at the next sync.
 contract ContributionShares is AccessControl, ReentrancyGuard, IContributionShares {
     using SafeERC20 for IERC20;
 
