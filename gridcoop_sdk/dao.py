@@ -349,13 +349,12 @@ def queue(w3: Web3, caller: LocalAccount, treasury: Dao | Contract, proposal_id:
 
 
 def execute(w3: Web3, caller: LocalAccount, treasury: Dao | Contract, proposal_id: int) -> dict[str, Any]:
-    """Execute a passed proposal (queued and past its delay, or succeeded when there is no delay)."""
-    t = _treasury(treasury)
-    st = status(w3, t, proposal_id)
-    value = sum(c["value"] for c in st["calls"])
-    balance = w3.eth.get_balance(t.address)
-    # calls that send ETH are paid from the treasury's balance; top up from the caller only if short
-    return send(w3, caller, t.functions.execute(int(proposal_id)), value=max(0, value - balance))
+    """Execute a passed proposal (queued and past its delay, or succeeded when there is no delay).
+
+    Calls that carry ETH are paid from the treasury's balance (the caller sends none); if it is
+    short, the call fails and the whole execution reverts with ``TreasuryCallFailed``.
+    """
+    return send(w3, caller, _treasury(treasury).functions.execute(int(proposal_id)))
 
 
 def cancel(w3: Web3, proposer: LocalAccount, treasury: Dao | Contract, proposal_id: int) -> dict[str, Any]:

@@ -302,3 +302,30 @@ def test_quorum_rule(w3, deployer, members, deployments_dir, time_travel):
     time_travel(601)
     assert status(w3, dao, low)["state"] == "Defeated"
     assert status(w3, dao, enough)["state"] == "Succeeded"
+
+
+def test_eth_payment_by_proposal_and_grant_refusals(w3, dao, deployer, members, outsider):
+    from gridcoop_sdk.dao import Call
+
+    w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_transaction({"from": deployer.address, "to": dao.treasury.address, "value": 10**18}))
+    before = w3.eth.get_balance(outsider.address)
+    pid = propose(w3, members["leader"], dao, [Call(outsider.address, 3 * 10**17, b"")], "pay the installer")
+    for role in ("leader", "treasurer", "member"):
+        vote(w3, members[role], dao, pid, "for")
+    execute(w3, members["auditor"], dao, pid)
+    assert w3.eth.get_balance(outsider.address) - before == 3 * 10**17
+    assert w3.eth.get_balance(dao.treasury.address) == 7 * 10**17
+    # grants with a past term or an unknown type are refused (checked through a proposal)
+    now = w3.eth.get_block("latest")["timestamp"]
+    for call, error in ((grant_role_call(dao.role_nft, outsider.address, 3, now - 1), "RoleNFTExpiryInPast"),
+                        (grant_role_call(dao.role_nft, outsider.address, 42, 0), "RoleNFTUnknownRoleType")):
+        pid = propose(w3, members["leader"], dao, [call], "bad grant")
+        for role in ("leader", "treasurer", "member"):
+            vote(w3, members[role], dao, pid, "for")
+        with pytest.raises(TransactionFailed) as err:
+            execute(w3, members["leader"], dao, pid)
+        assert err.value.error_name == "TreasuryCallFailed"
+        from gridcoop_sdk.artifacts import decode_error
+
+        assert decode_error(err.value.error_args["returndata"])[0] == error
