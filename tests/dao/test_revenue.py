@@ -179,3 +179,26 @@ def test_revenue_distribution_matches_the_rounding_rule_exactly(w3, deployer, wa
         real = model.real.get(m, Fraction(0))
         # floor(credit): at most one unit short of the real-valued share, never more than it
         assert real - 1 <= got <= real + Fraction(1, 10**6), (m, got, float(real))
+
+
+def test_contributions_are_recorded_by_proposal_and_revenue_claimed(w3, deployer, wallets, deployments_dir):
+    from gridcoop_sdk.dao import VotingParams, deploy_dao, encode_call, execute, propose, vote
+
+    coin = deploy(w3, deployer, "LocalCurrency", "Kyoto Coin", "KYO", 18, deployer.address, record=False)
+    leader, member, builder = wallets[1], wallets[2], wallets[3]
+    dao = deploy_dao(w3, deployer, founders=[(leader.address, "leader"), (member.address, "member")],
+                     params=VotingParams(threshold=2), revenue_tokens=[coin.address], name="rev")
+    pid = propose(w3, leader, dao, [
+        encode_call(dao.shares, "recordContribution", leader.address, 600, "10 kWh battery"),
+        encode_call(dao.shares, "recordContribution", builder.address, 400, "installation work"),
+    ], "record the first contributions")
+    vote(w3, leader, dao, pid, "for")
+    vote(w3, member, dao, pid, "for")
+    execute(w3, member, dao, pid)
+    send(w3, deployer, coin.functions.issue(dao.shares.address, 10_000))  # e.g. the platform's fee share
+    send(w3, builder, dao.shares.functions.claim(coin.address, builder.address))
+    assert coin.functions.balanceOf(builder.address).call() == 4_000
+    assert dao.shares.functions.claimable(leader.address, coin.address).call() == 6_000
+    with pytest.raises(TransactionFailed) as err:  # the deployer handed the recorder role over
+        send(w3, deployer, dao.shares.functions.recordContribution(deployer.address, 1, "me"))
+    assert err.value.error_name == "AccessControlUnauthorizedAccount"
