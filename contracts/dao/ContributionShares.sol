@@ -20,7 +20,9 @@ import {IContributionShares} from "../interfaces/IContributionShares.sol";
 ///      lost); a member's claimable amount is at most one base unit below their real-valued pro-rata
 ///      share and never above it (but for the carried < totalShares / SCALE units); the fraction
 ///      stays credited. Revenue that arrives while there are no shares stays unaccounted and is
-///      split among the first shareholders at the next sync.
+///      split among the first shareholders at the next sync. SCALE = 1e36 keeps the carried dust
+///      below one unit for any realistic share count (< 1e36) while a * SCALE and every credit
+///      (bounded by total revenue * SCALE) stay far below 2^256 for revenue up to ~1e40 units.
 contract ContributionShares is AccessControl, ReentrancyGuard, IContributionShares {
     using SafeERC20 for IERC20;
 
@@ -29,7 +31,7 @@ contract ContributionShares is AccessControl, ReentrancyGuard, IContributionShar
     /// @notice Role allowed to add revenue tokens (the treasury, i.e. by proposal).
     bytes32 public constant REVENUE_ADMIN_ROLE = keccak256("REVENUE_ADMIN_ROLE");
     /// @notice Fixed-point scale of the revenue-per-share accumulator.
-    uint256 public constant SCALE = 1e18;
+    uint256 public constant SCALE = 1e36;
     /// @notice Upper bound on revenue tokens (every share change syncs each of them).
     uint256 public constant MAX_REVENUE_TOKENS = 8;
 

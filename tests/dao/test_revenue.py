@@ -12,7 +12,7 @@ from gridcoop_sdk import TransactionFailed
 from gridcoop_sdk.contracts import deploy
 from gridcoop_sdk.tx import send
 
-SCALE = 10**18
+SCALE = 10**36
 
 
 class Model:
@@ -119,19 +119,19 @@ def test_revenue_before_any_shares_goes_to_the_first_shareholders(w3, deployer, 
     send(w3, deployer, coin.functions.issue(shares.address, 77))
     send(w3, deployer, shares.functions.recordContribution(wallets[1].address, 3, "first"))
     send(w3, deployer, shares.functions.recordContribution(wallets[2].address, 4, "second"))
-    # 77e18 / 3 shares is not whole: the sole holder's credit is 77 minus 2e-18 (the 2e-18 are
+    # 77e36 / 3 shares is not whole: the sole holder's credit is 77 minus 2e-36 (the 2e-36 are
     # carried to the next arrival), so 76 are claimable and the 0.999… stays credited
     assert shares.functions.claimable(wallets[1].address, coin.address).call() == 76
     assert shares.functions.claimable(wallets[2].address, coin.address).call() == 0
     send(w3, deployer, coin.functions.issue(shares.address, 7))  # wallets[1] gets 3/7, wallets[2] 4/7
-    # credit 80 - 2e-18 -> 79: each member is at most one unit short, never over-paid
+    # credit 80 - 2e-36 -> 79: each member is at most one unit short, never over-paid
     assert shares.functions.claimable(wallets[1].address, coin.address).call() == 79
     assert shares.functions.claimable(wallets[2].address, coin.address).call() == 4
 
 
 ops = st.lists(
     st.one_of(
-        st.tuples(st.just("contribute"), st.integers(1, 4), st.integers(1, 10**6)),
+        st.tuples(st.just("contribute"), st.integers(1, 4), st.one_of(st.integers(1, 10**6), st.integers(1, 10**24))),
         st.tuples(st.just("revenue"), st.integers(0, 0), st.integers(1, 10**21)),
         st.tuples(st.just("claim"), st.integers(1, 4), st.integers(0, 0)),
         st.tuples(st.just("sync"), st.integers(0, 0), st.integers(0, 0)),

@@ -243,3 +243,34 @@ contract DaoInvariantTest is TestBase {
         assertEq(h.treasury().budget(h.budgetRole(), address(h.coin())).amount, 1000, "budget");
     }
 }
+
+import {ContributionShares} from "../../contracts/dao/ContributionShares.sol";
+
+contract ContributionSharesFuzzTest is TestBase {
+    /// Revenue is conserved under the rounding rule: everyone claims, at most one unit per
+    /// holder stays behind as dust, and nobody ever gets more than arrived.
+    function testFuzz_revenueConservedWithinOneUnitPerHolder(uint64[4] memory s, uint96[3] memory rev) public {
+        LocalCurrency coin = new LocalCurrency("C", "C", 18, address(this));
+        address[] memory tokens = new address[](1);
+        tokens[0] = address(coin);
+        ContributionShares cs = new ContributionShares(address(this), tokens);
+        uint256 total;
+        for (uint256 r = 0; r < 3; ++r) {
+            // holder r joins before arrival r (late joiners), holder 3 joins last and gets nothing
+            cs.recordContribution(address(uint160(0x100 + r)), bound(s[r], 1, type(uint64).max), "c");
+            uint256 amount = bound(rev[r], 0, type(uint96).max);
+            coin.issue(address(cs), amount);
+            total += amount;
+        }
+        cs.recordContribution(address(0x103), bound(s[3], 1, type(uint64).max), "late");
+        uint256 claimed;
+        for (uint256 i = 0; i < 4; ++i) {
+            vm.prank(address(uint160(0x100 + i)));
+            claimed += cs.claim(address(coin), address(uint160(0x100 + i)));
+        }
+        assertEq(coin.balanceOf(address(0x103)), 0, "late joiner gets nothing of earlier revenue");
+        assertLe(claimed, total, "never more than arrived");
+        assertLe(total - claimed, 3, "at most one unit of dust per earning holder");
+        assertEq(coin.balanceOf(address(cs)), total - claimed, "dust stays in the contract");
+    }
+}
