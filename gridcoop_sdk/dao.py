@@ -158,6 +158,11 @@ def deploy_dao(
         if role not in by_name:
             raise DaoError(f"founder {addr}: unknown role type {role!r} (have: {', '.join(by_name)})")
 
+    weight = sum(by_name[role].vote_weight for _, role in founders)
+    if params.threshold > weight:
+        raise DaoError(f"threshold {params.threshold} exceeds the founders' total vote weight {weight}: "
+                       "no proposal could ever pass")
+
     def _d(contract: str, *args: Any) -> Contract:
         c = deploy(w3, deployer, contract, *args, record_as=f"{name}.{contract}", directory=directory)
         log.info("deployed %s.%s at %s", name, contract, c.address)

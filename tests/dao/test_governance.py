@@ -329,3 +329,14 @@ def test_eth_payment_by_proposal_and_grant_refusals(w3, dao, deployer, members, 
         from gridcoop_sdk.artifacts import decode_error
 
         assert decode_error(err.value.error_args["returndata"])[0] == error
+
+
+def test_deploy_dao_refuses_unusable_setups(w3, deployer, members, deployments_dir):
+    from gridcoop_sdk.dao import DaoError
+
+    with pytest.raises(DaoError, match="no proposal could ever pass"):
+        deploy_dao(w3, deployer, founders=[(members["leader"].address, "leader")], params=VotingParams(threshold=2))
+    with pytest.raises(DaoError, match="unknown role type 'chair'"):
+        deploy_dao(w3, deployer, founders=[(members["leader"].address, "chair")])
+    with pytest.raises(DaoError, match="neither|set a threshold"):
+        VotingParams(threshold=0, quorum_bps=0)
