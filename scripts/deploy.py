@@ -13,6 +13,8 @@ deployer can change nothing, and parameters change only through proposals.
 
 from __future__ import annotations
 
+import os
+
 import click
 from ape import accounts, project
 from ape.cli import ConnectedProviderCommand, account_option
@@ -53,7 +55,11 @@ def cli(ecosystem, network, provider, account, region_name, treasury, founders, 
         account = accounts.test_accounts[0]
     dao = None
     if founders:
-        signer = Account.from_key(account.private_key)  # test accounts; see docs/dao.md for keyfiles
+        key = os.environ.get("GRIDCOOP_DEPLOYER_KEY") or getattr(account, "private_key", None)
+        if not key:  # keyfile accounts keep their key inside ape; the SDK signs with eth-account
+            raise click.UsageError("with --founder, use a test account or set GRIDCOOP_DEPLOYER_KEY to the "
+                                   "deployer's hex key (the DAO is deployed through gridcoop_sdk)")
+        signer = Account.from_key(key)
         dao = deploy_dao(provider.web3, signer, founders=founders, name=region_name,
                          params=VotingParams(voting_period_s=voting_period, threshold=threshold,
                                              execution_delay_s=execution_delay))
