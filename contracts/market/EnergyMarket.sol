@@ -147,7 +147,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         Order[] calldata orders,
         bytes[] calldata signatures,
         uint256[] calldata trades
-    ) external onlyRole(KEEPER_ROLE) nonReentrant {
+    ) external nonReentrant onlyRole(KEEPER_ROLE) {
         _checkBatch(intervalId, orders.length, signatures.length, trades.length);
         settledIntervals[intervalId] = true;
         bytes32[] memory hashes = _verifyOrders(intervalId, orders, signatures);
