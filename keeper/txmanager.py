@@ -69,7 +69,12 @@ class TxManager:
                     raw_tx="0x" + bytes(signed.raw_transaction).hex(), max_fee=str(max_fee),
                     priority_fee=str(tip), state="signed", created_at=self.clock())
         with self.db.session() as s:
-            s.add(row)
+            same = s.scalar(select(TxRow).where(TxRow.tx_hash == row.tx_hash))
+            if same is not None:  # identical bytes (e.g. re-settling after a reorg): send them again
+                same.state, same.interval_id = "signed", interval_id
+                row = same
+            else:
+                s.add(row)
         log.debug("interval %s: signed tx %s nonce %s", interval_id, row.tx_hash, row.nonce)
         return row
 
