@@ -9,6 +9,7 @@ The meter bridge, the keeper and the scripts import this package; each concern h
 - :mod:`gridcoop_sdk.eip712` — the signing domain and message types
 - :mod:`gridcoop_sdk.tx` — sending transactions with decoded reverts
 - :mod:`gridcoop_sdk.contracts` — deploy/bind contracts by name
+- :mod:`gridcoop_sdk.orders` — energy-market orders: sign, hash, JSON, deploy/cancel on the market
 """
 
 from .chain import Anvil, connect, dev_accounts

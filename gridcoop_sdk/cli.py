@@ -113,6 +113,7 @@ def deploy(rpc_url: str, chain_id: int | None, key_env: str, region_name: str, t
 # Command groups that live beside their component (``gridcoop battery …``, ``gridcoop crev …``).
 # Each entry is "module:attribute" of a click group; one line per component.
 SUBCOMMANDS: list[str] = [
+    "keeper.cli:main",
 ]
 
 
