@@ -200,3 +200,21 @@ def test_signed_order_json_round_trip(env):
     signed = env.sign(env.order(s, "sell", 1500, 30, colour="solar"), s)
     assert SignedOrder.from_json(signed.to_json()) == signed
     assert signed.recover_signer() == s.address
+
+
+def test_market_reports_after_settlement(env, keeper, tmp_path):
+    from keeper.reports.market import intervals_frame, participants_frame, write_csv
+
+    iid = env.current_interval() + 2
+    for signed in _book(env, iid):
+        keeper.accept_order(signed)
+    advance_to(env.w3, iid * 900)
+    res = keeper.settle_interval(iid)
+    iv = intervals_frame(keeper.db)
+    row = iv[iv.interval_id == iid].iloc[0]
+    assert row.price == res.price and row.volume_wh == 1600 and row.state == "settled"
+    people = participants_frame(keeper.db)
+    assert people.sold_wh.sum() == people.bought_wh.sum() == 1600
+    assert people.paid.sum() == people.received.sum() == res.money
+    assert people.net_wh.sum() == 0 and people.net_money.sum() == 0
+    assert len(write_csv(keeper.db, tmp_path / "reports")) == 3
