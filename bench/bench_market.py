@@ -114,9 +114,45 @@ def clear_figures() -> dict[str, float]:
 def run(ctx) -> dict[str, float]:
     out = clear_figures()
     out.update(gas_figures(ctx))
-    try:
-        from bench.bench_market_keeper import keeper_cycle  # the keeper service figure
-        out.update(keeper_cycle(ctx))
-    except ImportError:
-        pass
+    out.update(keeper_cycle())
     return out
+
+
+def keeper_cycle(n_orders: int = 1000) -> dict[str, float]:
+    """Interval close → settled receipt for ``n_orders`` orders, on an anvil with a 1e9 gas limit
+    (a 1,000-order batch needs more than the default 30M block)."""
+    import tempfile
+
+    from gridcoop_sdk import Anvil, dev_accounts
+    from keeper.clock import chain_clock
+    from keeper.service import Keeper
+
+    with Anvil(accounts=2, extra_args=["--gas-limit", "1000000000"]) as node, \
+            tempfile.TemporaryDirectory() as tmp:
+        from gridcoop_sdk.chain import connect
+
+        w3 = connect(node.url, timeout=300)  # a 1,000-order eth_estimateGas takes seconds
+        admin, keeper_acct = dev_accounts(2)
+        watt, token, market, makers = _setup(w3, admin, keeper_acct, 100)
+        k = Keeper(w3, keeper_acct, market, f"sqlite:///{tmp}/k.db", clock=chain_clock(w3), receipt_timeout=300)
+        now = w3.eth.get_block("latest")["timestamp"]
+        iid = now // 900 + 2
+        rng = random.Random(5)
+        chain_id = w3.eth.chain_id
+        for i in range(n_orders):
+            maker_i = rng.randrange(len(makers))
+            side = "sell" if maker_i % 2 == 0 else "buy"  # a maker is on one side only (no self-trade)
+            price = rng.randint(15, 40) if side == "sell" else rng.randint(20, 45)
+            o = Order(maker=makers[maker_i].address, side=side, interval_id=iid, amount_wh=rng.randint(100, 3000),
+                      limit_price=price, payment_token=token.address, expiry=now + 86400, salt=i)
+            k.accept_order(sign_order(o, makers[maker_i].key, chain_id, market.address, compact=True))
+        w3.provider.make_request("evm_setNextBlockTimestamp", [iid * 900])
+        w3.provider.make_request("evm_mine", [])
+        t0 = time.perf_counter()
+        res = k.settle_interval(iid)
+        took = time.perf_counter() - t0
+        k.db.dispose()
+        if res.state != "settled":
+            raise RuntimeError(f"keeper cycle did not settle: {res}")
+        return {"keeper_cycle_s_1000": round(took, 3), "keeper_cycle_trades_1000": res.trades,
+                "keeper_cycle_gas_per_trade_1000": round(res.gas_used / res.trades, 1)}

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
 from gridcoop_sdk.exceptions import TransactionFailed
 from gridcoop_sdk.orders import SignedOrder, colour_bytes, pack_trade
@@ -98,8 +99,12 @@ def simulate(w3: Web3, market: Contract, keeper: str, batch: Batch) -> int:
     fn = batch.call(market)
     try:
         return int(fn.estimate_gas({"from": keeper}))
-    except Exception as exc:
+    except (ContractLogicError, ContractCustomError, ContractPanicError) as exc:
         raise revert_from_exception("EnergyMarket.settle", exc) from exc
+    except ValueError as exc:  # some nodes report reverts as JSON-RPC errors with data
+        if getattr(exc, "data", None) or "revert" in str(exc).lower():
+            raise revert_from_exception("EnergyMarket.settle", exc) from exc
+        raise  # a node/network problem: not the orders' fault; the caller retries later
 
 
 def culprits(w3: Web3, market: Contract, watt: Contract, batch: Batch, err: TransactionFailed) -> dict[str, str]:
