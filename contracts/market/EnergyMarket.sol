@@ -192,20 +192,22 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         }
     }
 
+    /// @dev ECDSA first (64-byte EIP-2098 or 65-byte; high-s and bad v fail): when it recovers the
+    ///      maker we are done without touching the maker's account. Otherwise, a maker with code is
+    ///      asked through ERC-1271.
     function _validSignature(address maker, bytes32 digest, bytes calldata sig) internal view returns (bool) {
-        if (maker.code.length == 0) {
+        if (sig.length == 64 || sig.length == 65) {
             address signer;
             ECDSA.RecoverError err;
             if (sig.length == 64) {
                 (signer, err,) = ECDSA.tryRecover(digest, bytes32(sig[0:32]), bytes32(sig[32:64]));
-            } else if (sig.length == 65) {
+            } else {
                 (signer, err,) =
                     ECDSA.tryRecover(digest, uint8(sig[64]), bytes32(sig[0:32]), bytes32(sig[32:64]));
-            } else {
-                return false;
             }
-            return err == ECDSA.RecoverError.NoError && signer == maker;
+            if (err == ECDSA.RecoverError.NoError && signer == maker) return true;
         }
+        if (maker.code.length == 0) return false;
         return SignatureChecker.isValidERC1271SignatureNow(maker, digest, sig);
     }
 
