@@ -299,7 +299,7 @@ def _clear_token(book: list[BookOrder], mode: str) -> tuple[int | None, list[Fil
                 continue
             emit(s_i, b_i, w)
         # A self-crossing segment is re-matched with any other eligible counter-order that has room.
-        for s_i, b_i, w in pending_self:
+        for s_i, _b_i, w in pending_self:
             left = w
             for j in buys:
                 if left == 0:

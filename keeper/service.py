@@ -35,7 +35,7 @@ from gridcoop_sdk.units import WATT_PER_WH
 from . import db as D
 from .clearing import MODES, UNIFORM
 from .clock import Clock
-from .settlement import Batch, build_batch, culprits, simulate
+from .settlement import build_batch, culprits, simulate
 from .txmanager import TxManager
 
 log = logging.getLogger("gridcoop.keeper")

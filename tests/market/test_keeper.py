@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
 import httpx
+import pytest
 
 from gridcoop_sdk.orders import SignedOrder, money_for, sign_order
 from gridcoop_sdk.tx import send
