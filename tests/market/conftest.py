@@ -92,6 +92,8 @@ def _class_isolation():
     yield
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def _function_isolation():
+    # autouse puts the name in every item's fixturenames, which makes ape's runtest-setup hook skip
+    # its isolation bookkeeping (that bookkeeping queries ape's port-8545 node).
     yield
