@@ -251,6 +251,12 @@ class Keeper:
         return res
 
     def _finish(self, iid: int) -> SettlementResult:
+        if not any(t.state in ("signed", "sent", "mined") for t in self.txm.txs(iid)):
+            # Crashed after deciding but before a transaction was stored: nothing can be on chain
+            # from this keeper, so clear and send afresh.
+            log.warning("interval %s: no stored transaction for a settlement in progress; clearing again", iid)
+            self._set_interval(iid, state=D.IV_OPEN)
+            return self._clear_and_send(iid)
         txrow, rc = self.txm.wait(iid, timeout=self.receipt_timeout)
         if rc["status"] != 1:
             self._set_interval(iid, state=D.IV_FAILED, tx_hash=txrow.tx_hash, error="settlement reverted")

@@ -149,7 +149,7 @@ def _settled_events(env, iid):
     return env.market.events.IntervalSettled().get_logs(from_block=0, argument_filters={"intervalId": iid})
 
 
-@pytest.mark.parametrize("crash_point", ["after_broadcast", "before_broadcast"])
+@pytest.mark.parametrize("crash_point", ["after_broadcast", "before_broadcast", "before_signing"])
 def test_killed_keeper_restarts_and_settles_exactly_once(env, tmp_path, monkeypatch, crash_point):
     url = f"sqlite:///{tmp_path}/crash.db"
     iid = env.current_interval() + 2
@@ -161,7 +161,8 @@ def test_killed_keeper_restarts_and_settles_exactly_once(env, tmp_path, monkeypa
         def die(*_a, **_k):
             raise Killed
 
-        m.setattr(TxManager, "wait" if crash_point == "after_broadcast" else "broadcast", die)
+        target = {"after_broadcast": "wait", "before_broadcast": "broadcast", "before_signing": "sign_and_store"}
+        m.setattr(TxManager, target[crash_point], die)
         with pytest.raises(Killed):
             k1.settle_interval(iid)
     k1.db.dispose()
@@ -172,7 +173,7 @@ def test_killed_keeper_restarts_and_settles_exactly_once(env, tmp_path, monkeypa
     assert len(_settled_events(env, iid)) == 1
     assert k2.settle_interval(iid).tx_hash == res.tx_hash
     assert len(_settled_events(env, iid)) == 1
-    if crash_point == "before_broadcast":  # nothing moved before the restart
+    if crash_point != "after_broadcast":  # nothing had moved before the restart
         assert _balances(env) != before
     k2.db.dispose()
 
