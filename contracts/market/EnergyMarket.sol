@@ -103,7 +103,20 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
 
     /// @inheritdoc IEnergyMarket
     function orderHash(Order calldata order) public view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(ORDER_TYPEHASH, order)));
+        return _hashTypedDataV4(_structHash(order));
+    }
+
+    /// @dev keccak256(abi.encode(ORDER_TYPEHASH, order)) without the decoder's copy: `Order` is 11
+    ///      static words in calldata. Dirty upper bits would change the hash (so no honest signature
+    ///      matches) and make the field's checked read revert, so raw words are safe to hash.
+    function _structHash(Order calldata order) internal pure returns (bytes32 h) {
+        bytes32 th = ORDER_TYPEHASH;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, th)
+            calldatacopy(add(ptr, 0x20), order, 0x160)
+            h := keccak256(ptr, 0x180)
+        }
     }
 
     /// @inheritdoc IEnergyMarket
