@@ -43,7 +43,7 @@ def _err(status: int, message: str, field: str | None = None) -> JSONResponse:
 
 def _order_json(o: D.OrderRow) -> dict:
     return {"hash": o.hash, "interval_id": o.interval_id, "maker": o.maker, "side": o.side,
-            "amount_wh": o.amount_wh, "limit_price": o.limit_price, "payment_token": o.payment_token,
+            "amount_wh": o.amount_wh, "limit_price": int(o.limit_price), "payment_token": o.payment_token,
             "partially_fillable": o.partially_fillable, "expiry": o.expiry, "counterparty": o.counterparty,
             "colour": o.colour, "status": o.status, "filled_wh": o.filled_wh, "reason": o.reason}
 
@@ -110,7 +110,7 @@ def orders_router(keeper: Keeper) -> APIRouter:
     def interval(interval_id: int):
         res = keeper.result(interval_id)
         with keeper.db.session() as s:
-            trades = [{"seller": t.seller, "buyer": t.buyer, "wh": t.wh, "price": t.price, "money": t.money,
+            trades = [{"seller": t.seller, "buyer": t.buyer, "wh": t.wh, "price": int(t.price), "money": t.money,
                        "payment_token": t.payment_token, "sell_hash": t.sell_hash, "buy_hash": t.buy_hash}
                       for t in s.scalars(select(D.TradeRow).where(D.TradeRow.interval_id == interval_id)
                                          .order_by(D.TradeRow.id))]

@@ -29,6 +29,7 @@ the buyer and reaches the seller.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -120,11 +121,14 @@ def clear_arrays(
     seq: np.ndarray | None = None,
     key: np.ndarray | None = None,
     mode: str = UNIFORM,
+    values: Sequence[int] | None = None,
 ) -> tuple[int | None, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Vectorised core on plain arrays (no preferences, no fill-or-kill, no self-trade check).
 
     Returns ``(price, sell_idx, buy_idx, wh, trade_price)``; indices refer to the input arrays.
-    ``key`` breaks ties after ``seq`` (default: the index).
+    ``key`` breaks ties after ``seq`` (default: the index). With ``values`` (sorted distinct
+    prices), ``limit`` holds ranks into it — how prices beyond int64 (18-decimal tokens) are
+    cleared exactly: only the order of prices matters, and the midpoint is taken in Python ints.
     """
     if mode not in MODES:
         raise ClearingError(f"mode must be one of {MODES}, got {mode!r}")
@@ -153,10 +157,17 @@ def clear_arrays(
     if volume <= 0:
         return None, empty, empty, empty, empty
     opt = np.flatnonzero(vol == volume)
-    price = int((int(cand[opt[0]]) + int(cand[opt[-1]])) // 2)
+    lo, hi = int(cand[opt[0]]), int(cand[opt[-1]])
+    if values is None:
+        price = (lo + hi) // 2
+        buy_from, sell_to = price, price
+    else:
+        price = (int(values[lo]) + int(values[hi])) // 2
+        buy_from = bisect_left(values, price)  # ranks whose value >= price
+        sell_to = bisect_right(values, price) - 1  # ranks whose value <= price
 
-    eb = b[limit[b] >= price]
-    es = s[limit[s] <= price]
+    eb = b[limit[b] >= buy_from]
+    es = s[limit[s] <= sell_to]
     eb = eb[np.lexsort((key[eb], seq[eb], -limit[eb]))]
     es = es[np.lexsort((key[es], seq[es], limit[es]))]
     bfill = _ration(amount[eb], volume)
@@ -169,7 +180,10 @@ def clear_arrays(
     bi = eb[np.searchsorted(bc, starts, "right")]
     si = es[np.searchsorted(sc, starts, "right")]
     wh = cuts - starts
-    tp = np.full(wh.shape, price, dtype=np.int64) if mode == UNIFORM else limit[bi]
+    if values is None:
+        tp = np.full(wh.shape, price, dtype=np.int64) if mode == UNIFORM else limit[bi]
+    else:
+        tp = np.array([price if mode == UNIFORM else int(values[r]) for r in limit[bi].tolist()], dtype=object)
     return price, si, bi, wh, tp
 
 
@@ -228,7 +242,7 @@ def _validate(book: Sequence[BookOrder]) -> None:
             raise ClearingError(f"order {o.id}: side must be 'sell' or 'buy', got {o.side!r}")
         if not (0 < o.amount_wh < _MAX_AMOUNT):
             raise ClearingError(f"order {o.id}: amount_wh must be in 1..{_MAX_AMOUNT - 1}, got {o.amount_wh}")
-        if not (0 <= o.limit_price < 2**62):
+        if not (0 <= o.limit_price < 2**256):
             raise ClearingError(f"order {o.id}: limit_price out of range: {o.limit_price}")
 
 
@@ -247,12 +261,14 @@ def _clear_token(book: list[BookOrder], mode: str) -> tuple[int | None, list[Fil
     if n == 0:
         return None, []
     is_buy = np.fromiter((o.side == "buy" for o in book), dtype=bool, count=n)
-    limit = np.fromiter((o.limit_price for o in book), dtype=np.int64, count=n)
+    values = sorted({o.limit_price for o in book})  # prices as ranks: exact for any uint256 price
+    rank = {v: i for i, v in enumerate(values)}
+    limit = np.fromiter((rank[o.limit_price] for o in book), dtype=np.int64, count=n)
     amount = np.fromiter((o.amount_wh for o in book), dtype=np.int64, count=n)
     seq = np.fromiter((o.seq for o in book), dtype=np.int64, count=n)
     key = np.arange(n, dtype=np.int64)  # book is sorted by id
 
-    price, *_ = clear_arrays(is_buy, limit, amount, seq, key, UNIFORM)
+    price, *_ = clear_arrays(is_buy, limit, amount, seq, key, UNIFORM, values)
     if price is None:
         return None, []
     remaining = amount.copy()
@@ -289,7 +305,7 @@ def _clear_token(book: list[BookOrder], mode: str) -> tuple[int | None, list[Fil
     free = np.array([i for i in eligible if not book[i].constrained and remaining[i] > 0], dtype=np.int64)
     if free.size:
         sub_amount = remaining[free]
-        _, si, bi, wh, _ = clear_arrays(is_buy[free], limit[free], sub_amount, seq[free], free, UNIFORM)
+        _, si, bi, wh, _ = clear_arrays(is_buy[free], limit[free], sub_amount, seq[free], free, UNIFORM, values)
         makers = [o.maker for o in book]
         pending_self: list[tuple[int, int, int]] = []
         for s_local, b_local, w in zip(si.tolist(), bi.tolist(), wh.tolist(), strict=True):

@@ -58,7 +58,7 @@ class OrderRow(Base):
     maker: Mapped[str] = mapped_column(String(42), index=True)
     side: Mapped[str] = mapped_column(String(4))
     amount_wh: Mapped[int] = mapped_column(BigInteger)
-    limit_price: Mapped[int] = mapped_column(BigInteger)
+    limit_price: Mapped[str] = mapped_column(String(80))  # decimal text: prices exceed int64 for 18-dec tokens
     payment_token: Mapped[str] = mapped_column(String(42))
     partially_fillable: Mapped[bool] = mapped_column(Boolean)
     expiry: Mapped[int] = mapped_column(BigInteger)
@@ -75,7 +75,7 @@ class IntervalRow(Base):
     __tablename__ = "intervals"
     interval_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     state: Mapped[str] = mapped_column(String(10), default=IV_OPEN)
-    price: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    price: Mapped[str | None] = mapped_column(String(80), nullable=True)
     volume_wh: Mapped[int] = mapped_column(BigInteger, default=0)
     money: Mapped[str] = mapped_column(String(80), default="0")
     n_orders: Mapped[int] = mapped_column(Integer, default=0)
@@ -110,7 +110,7 @@ class TradeRow(Base):
     sell_hash: Mapped[str] = mapped_column(String(66))
     buy_hash: Mapped[str] = mapped_column(String(66))
     wh: Mapped[int] = mapped_column(BigInteger)
-    price: Mapped[int] = mapped_column(BigInteger)
+    price: Mapped[str] = mapped_column(String(80))
     money: Mapped[str] = mapped_column(String(80))
     payment_token: Mapped[str] = mapped_column(String(42))
     tx_hash: Mapped[str] = mapped_column(String(66))

@@ -71,7 +71,7 @@ class SettlementResult:
 class Keeper:
     def __init__(self, w3: Web3, account: LocalAccount, market: Contract, db_url: str, *,
                  clock: Clock = time.time, mode: str = UNIFORM, max_order_wh: int = 10**7,
-                 max_price: int = 10**30, stuck_after: float = 60.0, receipt_timeout: float = 120.0,
+                 max_price: int = 2**128 - 1, stuck_after: float = 60.0, receipt_timeout: float = 120.0,
                  poll_interval: float = 1.0, check_balances: bool = True) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -125,7 +125,7 @@ class Keeper:
             if iv.state not in (D.IV_OPEN, D.IV_EMPTY):
                 raise OrderRejected("order.interval_id", f"interval {o.interval_id} is {iv.state}", 409)
             row = D.OrderRow(hash=h, interval_id=o.interval_id, maker=o.maker, side=o.side,
-                             amount_wh=o.amount_wh, limit_price=o.limit_price, payment_token=o.payment_token,
+                             amount_wh=o.amount_wh, limit_price=str(o.limit_price), payment_token=o.payment_token,
                              partially_fillable=o.partially_fillable, expiry=o.expiry,
                              counterparty=o.counterparty, colour="0x" + o.colour.hex(),
                              signed_json=signed.to_json(), status=D.ORDER_OPEN, received_at=now)
@@ -243,7 +243,8 @@ class Keeper:
         data = fn._encode_transaction_data()
         # Persist the decision and the signed transaction before broadcasting anything.
         self._set_interval(iid, state=D.IV_SENDING, batch_json=batch.to_json(), n_orders=len(batch.signed),
-                           n_trades=len(batch.packed), price=batch.result.price)
+                           n_trades=len(batch.packed),
+                           price=None if batch.result.price is None else str(batch.result.price))
         row = self.txm.sign_and_store(iid, {"to": self.market.address, "data": data, "gas": int(gas * 1.25) + 50_000})
         self.txm.broadcast(row)
         res = self._finish(iid)
@@ -274,7 +275,7 @@ class Keeper:
                 m = money_for(ev.args.wh, ev.args.pricePerKwh)
                 money += m
                 s.add(D.TradeRow(interval_id=iid, seller=ev.args.seller, buyer=ev.args.buyer, sell_hash=sell_h,
-                                 buy_hash=buy_h, wh=ev.args.wh, price=ev.args.pricePerKwh, money=str(m),
+                                 buy_hash=buy_h, wh=ev.args.wh, price=str(ev.args.pricePerKwh), money=str(m),
                                  payment_token=ev.args.paymentToken, tx_hash=txrow.tx_hash))
                 fills[sell_h] = fills.get(sell_h, 0) + ev.args.wh
                 fills[buy_h] = fills.get(buy_h, 0) + ev.args.wh
@@ -324,7 +325,8 @@ class Keeper:
                 return SettlementResult(iid, "unknown")
             dropped = {o.hash: o.reason or "" for o in s.scalars(
                 select(D.OrderRow).where(D.OrderRow.interval_id == iid, D.OrderRow.status == D.ORDER_DROPPED))}
-            return SettlementResult(iid, iv.state, iv.price, iv.volume_wh, int(iv.money or 0), iv.n_trades,
+            price = None if iv.price is None else int(iv.price)
+            return SettlementResult(iid, iv.state, price, iv.volume_wh, int(iv.money or 0), iv.n_trades,
                                     iv.n_orders, iv.tx_hash, iv.gas_used, dropped, iv.error)
 
     # ------------------------------------------------------------------ reorgs

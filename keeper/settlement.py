@@ -59,7 +59,7 @@ class Batch:
 
 def book_order(row: OrderRow) -> BookOrder:
     return BookOrder(id=row.hash, maker=row.maker, side=row.side, amount_wh=row.amount_wh,
-                     limit_price=row.limit_price, seq=row.seq, partially_fillable=row.partially_fillable,
+                     limit_price=int(row.limit_price), seq=row.seq, partially_fillable=row.partially_fillable,
                      payment_token=row.payment_token, colour=colour_bytes(row.colour),
                      counterparty=row.counterparty)
 

@@ -24,7 +24,7 @@ PARTICIPANT_COLUMNS = ["address", "sold_wh", "bought_wh", "received", "paid", "n
 
 def trades_frame(db: Database) -> pd.DataFrame:
     with db.session() as s:
-        rows = [(t.interval_id, t.seller, t.buyer, t.wh, t.price, int(t.money), t.payment_token, t.tx_hash)
+        rows = [(t.interval_id, t.seller, t.buyer, t.wh, int(t.price), int(t.money), t.payment_token, t.tx_hash)
                 for t in s.scalars(select(TradeRow).order_by(TradeRow.interval_id, TradeRow.id))]
     return pd.DataFrame(rows, columns=["interval_id", "seller", "buyer", "wh", "price", "money",
                                        "payment_token", "tx_hash"])
@@ -33,7 +33,8 @@ def trades_frame(db: Database) -> pd.DataFrame:
 def intervals_frame(db: Database) -> pd.DataFrame:
     """One row per interval the keeper handled."""
     with db.session() as s:
-        rows = [(iv.interval_id, pd.Timestamp(iv.interval_id * 900, unit="s", tz="UTC"), iv.state, iv.price,
+        rows = [(iv.interval_id, pd.Timestamp(iv.interval_id * 900, unit="s", tz="UTC"), iv.state,
+                 None if iv.price is None else int(iv.price),
                  iv.volume_wh, int(iv.money or 0), iv.n_trades, iv.n_orders, iv.gas_used,
                  (iv.gas_used / iv.n_trades) if iv.gas_used and iv.n_trades else None, iv.tx_hash)
                 for iv in s.scalars(select(IntervalRow).order_by(IntervalRow.interval_id))]

@@ -145,3 +145,11 @@ def test_array_kernel_matches_object_api():
                                          np.array([w for _, w, _, _ in rows]),
                                          np.array([q for *_, q in rows]))
     assert price == r.price and int(wh.sum()) == r.volume_wh
+
+
+def test_prices_beyond_int64_clear_exactly():
+    e18 = 10**18
+    r = clear([o("s", A, "sell", 1000, 25 * e18), o("b", B, "buy", 1000, 30 * e18 + 1)])
+    assert r.price == (25 * e18 + 30 * e18 + 1) // 2 and r.trades[0].money == r.price  # 1 kWh
+    r = clear([o("s", A, "sell", 10, 2**200), o("b", B, "buy", 10, 2**200)], PAY_AS_BID)
+    assert r.trades[0].price == 2**200

@@ -219,3 +219,16 @@ def test_market_reports_after_settlement(env, keeper, tmp_path):
     assert people.paid.sum() == people.received.sum() == res.money
     assert people.net_wh.sum() == 0 and people.net_money.sum() == 0
     assert len(write_csv(keeper.db, tmp_path / "reports")) == 3
+
+
+def test_eighteen_decimal_prices_settle_exactly(env, keeper):
+    e18 = 10**18
+    iid = env.current_interval() + 2
+    s, b = env.sellers[0], env.buyers[0]
+    keeper.accept_order(env.sign(env.order(s, "sell", 1500, 25 * e18, iid=iid), s))
+    keeper.accept_order(env.sign(env.order(b, "buy", 1000, 30 * e18, iid=iid), b))
+    before = env.token.functions.balanceOf(s.address).call()
+    advance_to(env.w3, iid * 900)
+    res = keeper.settle_interval(iid)
+    assert res.state == "settled" and res.price == 27_500_000_000_000_000_000
+    assert env.token.functions.balanceOf(s.address).call() - before == 1000 * res.price // 1000
