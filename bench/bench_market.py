@@ -29,8 +29,12 @@ MAX = 2**256 - 1
 def _setup(w3, admin, keeper, n_makers):
     watt = deploy(w3, admin, "WattToken", admin.address, record=False)
     token = deploy(w3, admin, "MarketTestToken", "Yen", "JPYC", record=False)
+    import tempfile
+    from pathlib import Path
+
     market = deploy_market(w3, admin, watt, keeper=keeper.address, payment_tokens=(token,),
-                           max_batch_size=4096, record_as="bench.EnergyMarket")
+                           max_batch_size=4096, record_as="bench.EnergyMarket",
+                           directory=Path(tempfile.mkdtemp(prefix="bench-market-")))  # keep deployments/ clean
     send(w3, admin, watt.functions.grantRole(watt.functions.MINTER_ROLE().call(), admin.address))
     makers = [Account.create() for _ in range(n_makers)]
     for m in makers:
