@@ -13,6 +13,7 @@ The meter bridge, the keeper and the scripts import this package; each concern h
 - :mod:`gridcoop_sdk.meters` / :mod:`gridcoop_sdk.readings` — MeterRegistry ops; signed meter readings
 - :mod:`gridcoop_sdk.storage` — community batteries: deploy, register, deposit/withdraw, fees, claims
 - :mod:`gridcoop_sdk.dao` — the DAO: deploy, propose/vote/execute, budgets, hand-over of admin roles
+- :mod:`gridcoop_sdk.orders` — energy-market orders: sign, hash, JSON, deploy/cancel on the market
 """
 
 from .chain import Anvil, connect, dev_accounts

@@ -115,6 +115,7 @@ def deploy(rpc_url: str, chain_id: int | None, key_env: str, region_name: str, t
 SUBCOMMANDS: list[str] = [
     "gridcoop_sdk.crev_cli:crev",
     "gridcoop_sdk.storage_cli:battery",
+    "keeper.cli:main",
 ]
 
 

@@ -37,6 +37,21 @@ TYPES["MeterReading"] = [
     {"name": "frequencyMHz", "type": "uint32"},
 ]
 
+# Energy market order (contracts/market/EnergyMarket.sol ORDER_TYPEHASH; gridcoop_sdk/orders.py).
+TYPES["Order"] = [
+    {"name": "maker", "type": "address"},
+    {"name": "side", "type": "uint8"},
+    {"name": "intervalId", "type": "uint64"},
+    {"name": "amountWh", "type": "uint256"},
+    {"name": "limitPrice", "type": "uint256"},
+    {"name": "paymentToken", "type": "address"},
+    {"name": "partiallyFillable", "type": "bool"},
+    {"name": "expiry", "type": "uint64"},
+    {"name": "salt", "type": "uint256"},
+    {"name": "counterparty", "type": "address"},
+    {"name": "colour", "type": "bytes32"},
+]
+
 
 def domain(chain_id: int, verifying_contract: str) -> dict[str, Any]:
     """The gridcoop EIP-712 domain for one contract on one chain."""

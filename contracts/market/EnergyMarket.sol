@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IEnergyMarket} from "../interfaces/IEnergyMarket.sol";
+
+/// @title EnergyMarket
+/// @notice Trustless batch settlement of signed WATT orders, one batch per 15-minute interval.
+/// @dev Flow of a batch: verify every order, apply every trade to in-memory fills, record fills,
+///      pull WATT from sellers and money from buyers into the market (one transfer per order),
+///      check the market received exactly that, pay out WATT to buyers and money to sellers (one
+///      transfer per order), and check the market's balances are back where they started.
+contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @notice Role that may settle batches (the keeper; granted by the DAO).
+    bytes32 public constant KEEPER_ROLE = keccak256("KEEPER_ROLE");
+    /// @notice Role that may change the payment-token allow-list, gate closure and batch size.
+    bytes32 public constant PARAMETER_ROLE = keccak256("PARAMETER_ROLE");
+
+    /// @notice EIP-712 type hash of `Order`.
+    bytes32 public constant ORDER_TYPEHASH = keccak256(
+        "Order(address maker,uint8 side,uint64 intervalId,uint256 amountWh,uint256 limitPrice,"
+        "address paymentToken,bool partiallyFillable,uint64 expiry,uint256 salt,address counterparty,"
+        "bytes32 colour)"
+    );
+
+    /// @notice Length of an interval in seconds.
+    uint256 public constant INTERVAL_SECONDS = 900;
+    /// @notice WATT base units per Wh (1 WATT = 1 kWh, 18 decimals).
+    uint256 public constant WATT_PER_WH = 1e15;
+
+    uint8 internal constant SELL = 0;
+    uint8 internal constant BUY = 1;
+
+    /// @notice The energy token.
+    IERC20 public immutable watt;
+    /// @notice Seconds before an interval's start at which it closes for orders.
+    uint64 public gateClosureDelay;
+    /// @notice Most orders (and most trades) in one batch.
+    uint256 public maxBatchSize;
+
+    struct OrderState {
+        uint128 filledWh;
+        bool cancelled;
+    }
+
+    mapping(bytes32 orderHash => OrderState) internal _orders;
+    /// @inheritdoc IEnergyMarket
+    mapping(uint64 intervalId => bool) public settledIntervals;
+    /// @inheritdoc IEnergyMarket
+    mapping(address token => bool) public paymentTokenAllowed;
+
+    /// @param admin Receives DEFAULT_ADMIN_ROLE and PARAMETER_ROLE (the DAO after hand-over).
+    /// @param watt_ The WATT token.
+    /// @param keeper Receives KEEPER_ROLE (zero: nobody yet).
+    /// @param gateClosureDelay_ Seconds before an interval's start at which it closes.
+    /// @param maxBatchSize_ Most orders and trades per batch.
+    constructor(address admin, IERC20 watt_, address keeper, uint64 gateClosureDelay_, uint256 maxBatchSize_)
+        EIP712("gridcoop", "1")
+    {
+        if (admin == address(0) || address(watt_) == address(0)) revert MarketZeroAddress();
+        if (maxBatchSize_ == 0 || maxBatchSize_ > 65535) revert MarketInvalidBatchSize();
+        watt = watt_;
+        gateClosureDelay = gateClosureDelay_;
+        maxBatchSize = maxBatchSize_;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(PARAMETER_ROLE, admin);
+        if (keeper != address(0)) _grantRole(KEEPER_ROLE, keeper);
+        emit GateClosureDelaySet(gateClosureDelay_);
+        emit MaxBatchSizeSet(maxBatchSize_);
+    }
+
+    // ------------------------------------------------------------------ parameters
+
+    /// @inheritdoc IEnergyMarket
+    function setPaymentToken(address token, bool allowed) external onlyRole(PARAMETER_ROLE) {
+        if (token == address(0)) revert MarketZeroAddress();
+        paymentTokenAllowed[token] = allowed;
+        emit PaymentTokenSet(token, allowed);
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function setGateClosureDelay(uint64 delay) external onlyRole(PARAMETER_ROLE) {
+        gateClosureDelay = delay;
+        emit GateClosureDelaySet(delay);
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function setMaxBatchSize(uint256 maxBatchSize_) external onlyRole(PARAMETER_ROLE) {
+        if (maxBatchSize_ == 0 || maxBatchSize_ > 65535) revert MarketInvalidBatchSize();
+        maxBatchSize = maxBatchSize_;
+        emit MaxBatchSizeSet(maxBatchSize_);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @inheritdoc IEnergyMarket
+    function orderHash(Order calldata order) public view returns (bytes32) {
+        return _hashTypedDataV4(_structHash(order));
+    }
+
+    /// @dev keccak256(abi.encode(ORDER_TYPEHASH, order)) without the decoder's copy: `Order` is 11
+    ///      static words in calldata. Dirty upper bits would change the hash (so no honest signature
+    ///      matches) and make the field's checked read revert, so raw words are safe to hash.
+    function _structHash(Order calldata order) internal pure returns (bytes32 h) {
+        bytes32 th = ORDER_TYPEHASH;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, th)
+            calldatacopy(add(ptr, 0x20), order, 0x160)
+            h := keccak256(ptr, 0x180)
+        }
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function filled(bytes32 orderHash_) external view returns (uint256) {
+        return _orders[orderHash_].filledWh;
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function cancelled(bytes32 orderHash_) external view returns (bool) {
+        return _orders[orderHash_].cancelled;
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function closesAt(uint64 intervalId) public view returns (uint256) {
+        uint256 start = uint256(intervalId) * INTERVAL_SECONDS;
+        return start > gateClosureDelay ? start - gateClosureDelay : 0;
+    }
+
+    /// @notice The EIP-712 domain separator (name "gridcoop", version "1", this chain, this contract).
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    // ------------------------------------------------------------------ cancel
+
+    /// @inheritdoc IEnergyMarket
+    function cancelOrder(Order calldata order) external nonReentrant {
+        if (msg.sender != order.maker) revert MarketNotMaker(msg.sender, order.maker);
+        bytes32 h = orderHash(order);
+        OrderState storage st = _orders[h];
+        if (st.cancelled) revert MarketAlreadyCancelled(h);
+        st.cancelled = true;
+        emit OrderCancelled(h, order.maker);
+    }
+
+    // ------------------------------------------------------------------ settle
+
+    /// @inheritdoc IEnergyMarket
+    function settle(
+        uint64 intervalId,
+        Order[] calldata orders,
+        bytes[] calldata signatures,
+        uint256[] calldata trades
+    ) external nonReentrant onlyRole(KEEPER_ROLE) {
+        _checkBatch(intervalId, orders.length, signatures.length, trades.length);
+        settledIntervals[intervalId] = true;
+        bytes32[] memory hashes = _verifyOrders(intervalId, orders, signatures);
+        Totals memory tot = _applyTrades(intervalId, orders, hashes, trades);
+        _recordFills(orders, hashes, tot.fillWh);
+        _moveTokens(orders, tot.fillWh, tot.money);
+        emit IntervalSettled(intervalId, trades.length, tot.energy, tot.volume);
+    }
+
+    function _checkBatch(uint64 intervalId, uint256 n, uint256 nSigs, uint256 nTrades) internal view {
+        if (n == 0 || nTrades == 0) revert MarketEmptyBatch();
+        uint256 maxSize = maxBatchSize;
+        if (n > maxSize) revert MarketBatchTooLarge(n, maxSize);
+        if (nTrades > maxSize) revert MarketBatchTooLarge(nTrades, maxSize);
+        if (nSigs != n) revert MarketSignatureCount(nSigs, n);
+        if (settledIntervals[intervalId]) revert MarketIntervalAlreadySettled(intervalId);
+        uint256 closes = closesAt(intervalId);
+        if (block.timestamp < closes) revert MarketIntervalNotClosed(intervalId, closes);
+    }
+
+    function _verifyOrders(uint64 intervalId, Order[] calldata orders, bytes[] calldata signatures)
+        internal
+        view
+        returns (bytes32[] memory hashes)
+    {
+        uint256 n = orders.length;
+        hashes = new bytes32[](n);
+        address lastToken;
+        for (uint256 i; i < n; ++i) {
+            Order calldata o = orders[i];
+            if (o.intervalId != intervalId) revert MarketWrongInterval(i, o.intervalId);
+            if (o.side > BUY) revert MarketInvalidSide(i);
+            if (block.timestamp > o.expiry) revert MarketOrderExpired(i, o.expiry);
+            address token = o.paymentToken;
+            if (token != lastToken) {
+                if (!paymentTokenAllowed[token]) revert MarketPaymentTokenNotAllowed(token);
+                lastToken = token;
+            }
+            bytes32 h = orderHash(o);
+            if (!_validSignature(o.maker, h, signatures[i])) revert MarketInvalidSignature(i);
+            hashes[i] = h;
+        }
+    }
+
+    /// @dev ECDSA first (64-byte EIP-2098 or 65-byte; high-s and bad v fail): when it recovers the
+    ///      maker we are done without touching the maker's account. Otherwise, a maker with code is
+    ///      asked through ERC-1271.
+    function _validSignature(address maker, bytes32 digest, bytes calldata sig) internal view returns (bool) {
+        if (sig.length == 64 || sig.length == 65) {
+            address signer;
+            ECDSA.RecoverError err;
+            if (sig.length == 64) {
+                (signer, err,) = ECDSA.tryRecover(digest, bytes32(sig[0:32]), bytes32(sig[32:64]));
+            } else {
+                (signer, err,) =
+                    ECDSA.tryRecover(digest, uint8(sig[64]), bytes32(sig[0:32]), bytes32(sig[32:64]));
+            }
+            if (err == ECDSA.RecoverError.NoError && signer == maker) return true;
+        }
+        if (maker.code.length == 0) return false;
+        return SignatureChecker.isValidERC1271SignatureNow(maker, digest, sig);
+    }
+
+    struct Totals {
+        uint256[] fillWh;
+        uint256[] money;
+        uint256 energy;
+        uint256 volume;
+    }
+
+    function _applyTrades(
+        uint64 intervalId,
+        Order[] calldata orders,
+        bytes32[] memory hashes,
+        uint256[] calldata trades
+    ) internal returns (Totals memory tot) {
+        tot.fillWh = new uint256[](orders.length);
+        tot.money = new uint256[](orders.length);
+        for (uint256 t; t < trades.length; ++t) {
+            (uint256 si, uint256 bi, uint256 wh, uint256 price) = _checkTrade(orders, t, trades[t]);
+            _book(tot, si, bi, wh, price);
+            _emitTrade(intervalId, orders[si], orders[bi], wh, price, keccak256(abi.encode(hashes[si], hashes[bi], t)));
+        }
+    }
+
+    function _book(Totals memory tot, uint256 si, uint256 bi, uint256 wh, uint256 price) internal pure {
+        // wh < 2^96 and price < 2^128, so the product fits in 224 bits.
+        uint256 m = (wh * price) / 1000;
+        unchecked {
+            // Each sum has at most maxBatchSize (< 2^16) terms below 2^224: no overflow.
+            tot.fillWh[si] += wh;
+            tot.fillWh[bi] += wh;
+            tot.money[si] += m;
+            tot.money[bi] += m;
+            tot.energy += wh;
+            tot.volume += m;
+        }
+    }
+
+    function _emitTrade(
+        uint64 intervalId,
+        Order calldata s,
+        Order calldata b,
+        uint256 wh,
+        uint256 price,
+        bytes32 tradeId
+    ) internal {
+        emit Trade(intervalId, s.maker, b.maker, wh, price, s.paymentToken, tradeId);
+    }
+
+    function _checkTrade(Order[] calldata orders, uint256 t, uint256 packed)
+        internal
+        pure
+        returns (uint256 si, uint256 bi, uint256 wh, uint256 price)
+    {
+        si = packed >> 240;
+        bi = (packed >> 224) & 0xffff;
+        wh = (packed >> 128) & type(uint96).max;
+        price = packed & type(uint128).max;
+        if (si >= orders.length || bi >= orders.length) revert MarketOrderIndexOutOfRange(t);
+        Order calldata s = orders[si];
+        Order calldata b = orders[bi];
+        if (s.side != SELL || b.side != BUY) revert MarketSideMismatch(t);
+        if (s.paymentToken != b.paymentToken) revert MarketPaymentTokenMismatch(t);
+        if (wh == 0) revert MarketZeroTrade(t);
+        if (s.maker == b.maker) revert MarketSelfTrade(t);
+        if (price < s.limitPrice) revert MarketLimitViolated(t, si, price, s.limitPrice);
+        if (price > b.limitPrice) revert MarketLimitViolated(t, bi, price, b.limitPrice);
+        if (s.counterparty != address(0) && s.counterparty != b.maker) revert MarketCounterpartyMismatch(t, si);
+        if (b.counterparty != address(0) && b.counterparty != s.maker) revert MarketCounterpartyMismatch(t, bi);
+        if (b.colour != bytes32(0) && b.colour != s.colour) revert MarketColourMismatch(t);
+    }
+
+    function _recordFills(Order[] calldata orders, bytes32[] memory hashes, uint256[] memory fillWh) internal {
+        for (uint256 i; i < orders.length; ++i) {
+            uint256 f = fillWh[i];
+            if (f == 0) continue;
+            Order calldata o = orders[i];
+            OrderState storage st = _orders[hashes[i]];
+            if (st.cancelled) revert MarketOrderIsCancelled(i);
+            uint256 already = st.filledWh;
+            // A duplicate of an order in the same batch sees the first copy's fill here.
+            uint256 remaining = o.amountWh > already ? o.amountWh - already : 0;
+            if (f > remaining) revert MarketOverfill(i, f, remaining);
+            if (!o.partiallyFillable && f != o.amountWh) revert MarketFillOrKill(i, f, o.amountWh);
+            st.filledWh = uint128(already + f); // <= amountWh check above; amounts fit: fills < 2^112
+        }
+    }
+
+    function _moveTokens(Order[] calldata orders, uint256[] memory fillWh, uint256[] memory money) internal {
+        uint256 n = orders.length;
+        IERC20 w = watt;
+        // Distinct tokens (WATT first) and their expected inflows.
+        address[] memory tokens = new address[](n + 1);
+        uint256[] memory before = new uint256[](n + 1);
+        uint256[] memory inflow = new uint256[](n + 1);
+        uint256 nt = 1;
+        tokens[0] = address(w);
+        before[0] = w.balanceOf(address(this));
+        for (uint256 i; i < n; ++i) {
+            uint256 f = fillWh[i];
+            if (f == 0) continue;
+            Order calldata o = orders[i];
+            if (o.side == SELL) {
+                w.safeTransferFrom(o.maker, address(this), f * WATT_PER_WH);
+                inflow[0] += f * WATT_PER_WH;
+            } else {
+                address token = o.paymentToken;
+                uint256 k = _tokenSlot(tokens, nt, token);
+                if (k == nt) {
+                    tokens[nt] = token;
+                    before[nt] = IERC20(token).balanceOf(address(this));
+                    ++nt;
+                }
+                IERC20(token).safeTransferFrom(o.maker, address(this), money[i]);
+                inflow[k] += money[i];
+            }
+        }
+        for (uint256 k; k < nt; ++k) {
+            uint256 bal = IERC20(tokens[k]).balanceOf(address(this));
+            if (bal != before[k] + inflow[k]) revert MarketImbalancedBatch(tokens[k], before[k] + inflow[k], bal);
+        }
+        for (uint256 i; i < n; ++i) {
+            uint256 f = fillWh[i];
+            if (f == 0) continue;
+            Order calldata o = orders[i];
+            if (o.side == SELL) {
+                IERC20(o.paymentToken).safeTransfer(o.maker, money[i]);
+            } else {
+                w.safeTransfer(o.maker, f * WATT_PER_WH);
+            }
+        }
+        for (uint256 k; k < nt; ++k) {
+            uint256 bal = IERC20(tokens[k]).balanceOf(address(this));
+            if (bal != before[k]) revert MarketImbalancedBatch(tokens[k], before[k], bal);
+        }
+    }
+
+    function _tokenSlot(address[] memory tokens, uint256 nt, address token) internal pure returns (uint256) {
+        for (uint256 k = 1; k < nt; ++k) {
+            if (tokens[k] == token) return k;
+        }
+        return nt;
+    }
+}

@@ -1,0 +1,200 @@
+"""HTTP API of the keeper (FastAPI). Every refusal is a 4xx JSON ``{"error", "field"}``; no stack
+traces leave the server.
+
+- ``POST /v1/orders``            submit a signed order (``SignedOrder.to_dict()`` JSON)
+- ``GET  /v1/orders?interval=&maker=``  list orders
+- ``GET  /v1/orders/{hash}``     one order
+- ``DELETE /v1/orders/{hash}``   cancel off chain; body ``{"signature": "0x…"}`` = the maker's
+  EIP-191 signature of the 32 hash bytes (the on-chain ``cancelOrder`` is the trustless way)
+- ``GET  /v1/intervals/{id}``    clearing price, volume, trades, transaction
+- ``GET  /v1/health``
+
+Other components add routes through ``create_app(keeper, routers=[...])`` (e.g. a meter-reading
+relay ``POST /v1/readings``). :func:`serve_in_thread` runs uvicorn in-process (tests, demo).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gridcoop_sdk.orders import OrderError, SignedOrder
+
+from . import db as D
+from .service import Keeper, OrderRejected
+
+log = logging.getLogger("gridcoop.keeper.api")
+
+MAX_BODY_BYTES = 16 * 1024
+
+
+def _err(status: int, message: str, field: str | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": message, "field": field})
+
+
+def _order_json(o: D.OrderRow) -> dict:
+    return {"hash": o.hash, "interval_id": o.interval_id, "maker": o.maker, "side": o.side,
+            "amount_wh": o.amount_wh, "limit_price": int(o.limit_price), "payment_token": o.payment_token,
+            "partially_fillable": o.partially_fillable, "expiry": o.expiry, "counterparty": o.counterparty,
+            "colour": o.colour, "status": o.status, "filled_wh": o.filled_wh, "reason": o.reason}
+
+
+def orders_router(keeper: Keeper) -> APIRouter:
+    r = APIRouter(prefix="/v1")
+
+    @r.post("/orders", status_code=201)
+    async def submit(request: Request):
+        try:
+            body = await request.json()
+        except Exception:
+            return _err(400, "body is not valid JSON", "body")
+        if not isinstance(body, dict):
+            return _err(422, "body must be a JSON object (SignedOrder.to_dict())", "body")
+        try:
+            signed = SignedOrder.from_dict(body)
+        except OrderError as exc:
+            return _err(422, str(exc), exc.field if exc.field.startswith("order") or exc.field in (
+                "signature", "chain_id", "market", "json") else f"order.{exc.field}")
+        except (TypeError, ValueError) as exc:
+            return _err(422, f"malformed order: {exc}", "order")
+        try:
+            row = keeper.accept_order(signed)
+        except OrderRejected as exc:
+            return _err(exc.status, str(exc), exc.field)
+        return {"hash": row.hash, "status": row.status, "interval_id": row.interval_id}
+
+    @r.get("/orders")
+    def list_orders(interval: int | None = None, maker: str | None = None, status: str | None = None):
+        with keeper.db.session() as s:
+            q = select(D.OrderRow).order_by(D.OrderRow.seq)
+            if interval is not None:
+                q = q.where(D.OrderRow.interval_id == interval)
+            if maker:
+                q = q.where(D.OrderRow.maker == maker)
+            if status:
+                q = q.where(D.OrderRow.status == status)
+            return {"orders": [_order_json(o) for o in s.scalars(q.limit(10_000))]}
+
+    @r.get("/orders/{order_hash}")
+    def get_order(order_hash: str):
+        with keeper.db.session() as s:
+            o = s.scalar(select(D.OrderRow).where(D.OrderRow.hash == order_hash.lower()))
+            if o is None:
+                return _err(404, f"no order {order_hash}", "hash")
+            return _order_json(o)
+
+    @r.delete("/orders/{order_hash}")
+    async def cancel(order_hash: str, request: Request):
+        try:
+            body = await request.json()
+            sig = bytes.fromhex(str(body["signature"]).removeprefix("0x"))
+        except Exception:
+            return _err(422, 'body must be {"signature": "0x…"} (maker\'s EIP-191 signature of the hash)',
+                        "signature")
+        try:
+            row = keeper.cancel_order(order_hash.lower(), sig)
+        except OrderRejected as exc:
+            return _err(exc.status, str(exc), exc.field)
+        return {"hash": row.hash, "status": row.status}
+
+    @r.get("/intervals/{interval_id}")
+    def interval(interval_id: int):
+        res = keeper.result(interval_id)
+        with keeper.db.session() as s:
+            trades = [{"seller": t.seller, "buyer": t.buyer, "wh": t.wh, "price": int(t.price), "money": t.money,
+                       "payment_token": t.payment_token, "sell_hash": t.sell_hash, "buy_hash": t.buy_hash}
+                      for t in s.scalars(select(D.TradeRow).where(D.TradeRow.interval_id == interval_id)
+                                         .order_by(D.TradeRow.id))]
+            n_orders = len(list(s.scalars(select(D.OrderRow.seq).where(D.OrderRow.interval_id == interval_id))))
+        return {"interval_id": interval_id, "state": res.state, "price": res.price, "volume_wh": res.volume_wh,
+                "money": str(res.money), "trades": trades, "orders": n_orders, "tx_hash": res.tx_hash,
+                "gas_used": res.gas_used, "closes_at": keeper.closes_at(interval_id), "error": res.error}
+
+    @r.get("/health")
+    def health():
+        try:
+            return keeper.health()
+        except Exception as exc:
+            return _err(503, f"unhealthy: {exc}", None)
+
+    return r
+
+
+def create_app(keeper: Keeper, *, routers: Sequence[APIRouter] = (), max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """The keeper's FastAPI app. ``routers``: extra APIRouters (e.g. a reading relay)."""
+    app = FastAPI(title="gridcoop keeper", version="1")
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
+            return _err(413, f"body larger than {max_body_bytes} bytes", "body")
+        if length is None and request.method in ("POST", "PUT", "DELETE", "PATCH"):
+            body = await request.body()
+            if len(body) > max_body_bytes:
+                return _err(413, f"body larger than {max_body_bytes} bytes", "body")
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation(_request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        field = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
+        return _err(422, f"{field or 'request'}: {first.get('msg', 'invalid')}", field or None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException):
+        return _err(exc.status_code, str(exc.detail), None)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception):
+        log.exception("unexpected error: %s", exc)
+        return _err(500, f"internal error ({type(exc).__name__})", None)
+
+    app.include_router(orders_router(keeper))
+    for r in routers:
+        app.include_router(r)
+    app.state.keeper = keeper
+    return app
+
+
+class ServerHandle:
+    """A uvicorn server running in a daemon thread; ``stop()`` shuts it down."""
+
+    def __init__(self, server: uvicorn.Server, thread: threading.Thread, host: str, port: int):
+        self.server, self.thread, self.host, self.port = server, thread, host, port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+
+def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int | None = None,
+                    log_level: str = "warning") -> ServerHandle:
+    """Start uvicorn for ``app`` in a thread and wait until it accepts connections."""
+    from gridcoop_sdk.chain import free_port
+
+    port = port or free_port(host)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.run, name=f"keeper-api-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"keeper API did not start on {host}:{port}")
+        time.sleep(0.02)
+    return ServerHandle(server, thread, host, port)

@@ -1,0 +1,295 @@
+"""EnergyMarket on a real anvil: good batches exact to the unit, and every refusal by its named error."""
+
+from __future__ import annotations
+
+import pytest
+from eth_account import Account
+from web3.logs import DISCARD
+
+from gridcoop_sdk import TransactionFailed, wh_to_watt
+from gridcoop_sdk.contracts import deploy
+from gridcoop_sdk.eip712 import encode_type
+from gridcoop_sdk.orders import cancel_order, money_for, order_hash, pack_trade, sign_order
+from gridcoop_sdk.tx import send
+
+from .conftest import MAX, MONEY
+
+
+def settle(env, iid, signed, trades, sender=None):
+    fn = env.market.functions.settle(
+        iid, [s.order.as_tuple() for s in signed], [s.signature for s in signed], trades)
+    return send(env.w3, sender or env.keeper, fn)
+
+
+def refused(env, iid, signed, trades, sender=None) -> TransactionFailed:
+    with pytest.raises(TransactionFailed) as err:
+        settle(env, iid, signed, trades, sender)
+    return err.value
+
+
+def bal(token, who) -> int:
+    return token.functions.balanceOf(who.address if hasattr(who, "address") else who).call()
+
+
+def test_order_type_hash_matches_solidity(env):
+    from eth_utils import keccak
+    assert env.market.functions.ORDER_TYPEHASH().call() == keccak(text=encode_type("Order"))
+
+
+def test_order_hash_matches_contract(env):
+    o = env.order(env.sellers[0], "sell", 1500, 30, colour="solar")
+    assert env.market.functions.orderHash(o.as_tuple()).call() == order_hash(o, env.chain_id, env.market.address)
+
+
+def test_good_batch_moves_exact_balances_and_emits_trades(env):
+    s0, s1 = env.sellers[:2]
+    b0, b1 = env.buyers[:2]
+    iid = env.current_interval()
+    orders = [
+        env.sign(env.order(s0, "sell", 1000, 20), s0),
+        env.sign(env.order(s1, "sell", 700, 25), s1, compact=True),
+        env.sign(env.order(b0, "buy", 1200, 40), b0),
+        env.sign(env.order(b1, "buy", 333, 30), b1),
+    ]
+    price = 27
+    trades = [pack_trade(0, 2, 1000, price), pack_trade(1, 2, 200, price), pack_trade(1, 3, 333, price)]
+    before = {a.address: (bal(env.watt, a), bal(env.token, a)) for a in (s0, s1, b0, b1)}
+    receipt = settle(env, iid, orders, trades)
+    m = money_for
+    assert bal(env.watt, s0) == before[s0.address][0] - wh_to_watt(1000)
+    assert bal(env.watt, s1) == before[s1.address][0] - wh_to_watt(533)
+    assert bal(env.watt, b0) == before[b0.address][0] + wh_to_watt(1200)
+    assert bal(env.watt, b1) == before[b1.address][0] + wh_to_watt(333)
+    assert bal(env.token, s0) == before[s0.address][1] + m(1000, price)
+    assert bal(env.token, s1) == before[s1.address][1] + m(200, price) + m(333, price)
+    assert bal(env.token, b0) == before[b0.address][1] - m(1000, price) - m(200, price)
+    assert bal(env.token, b1) == before[b1.address][1] - m(333, price)  # 333*27/1000 = 8.991 -> 8
+    assert m(333, price) == 8
+    assert bal(env.watt, env.market.address) == 0 and bal(env.token, env.market.address) == 0
+    events = env.market.events.Trade().process_receipt(receipt, errors=DISCARD)
+    assert [(e.args.seller, e.args.buyer, e.args.wh, e.args.pricePerKwh) for e in events] == [
+        (s0.address, b0.address, 1000, price), (s1.address, b0.address, 200, price),
+        (s1.address, b1.address, 333, price)]
+    assert len({e.args.tradeId for e in events}) == 3
+    settled = env.market.events.IntervalSettled().process_receipt(receipt, errors=DISCARD)[0].args
+    assert (settled.trades, settled.energyWh, settled.volume) == (3, 1533, m(1000, 27) + m(200, 27) + m(333, 27))
+    assert env.market.functions.filled(orders[1].hash).call() == 533
+    assert env.market.functions.settledIntervals(iid).call() is True
+
+
+def _one_pair(env, iid=None, **kw):
+    s, b = env.sellers[0], env.buyers[0]
+    so = env.sign(env.order(s, "sell", 1000, 20, iid=iid, **kw.get("sell", {})), s)
+    bo = env.sign(env.order(b, "buy", 1000, 30, iid=iid, **kw.get("buy", {})), b)
+    return [so, bo]
+
+
+def test_second_settle_of_interval_is_refused(env):
+    iid = env.current_interval()
+    orders = _one_pair(env)
+    settle(env, iid, orders, [pack_trade(0, 1, 500, 25)])
+    err = refused(env, iid, orders, [pack_trade(0, 1, 500, 25)])
+    assert err.error_name == "MarketIntervalAlreadySettled" and err.error_args["intervalId"] == iid
+
+
+def test_non_keeper_is_refused(env):
+    iid = env.current_interval()
+    err = refused(env, iid, _one_pair(env), [pack_trade(0, 1, 500, 25)], sender=env.sellers[0])
+    assert err.error_name == "AccessControlUnauthorizedAccount"
+
+
+def test_before_gate_closure_is_refused(env):
+    iid = env.current_interval() + 2
+    err = refused(env, iid, _one_pair(env, iid=iid), [pack_trade(0, 1, 500, 25)])
+    assert err.error_name == "MarketIntervalNotClosed"
+    assert err.error_args["closesAt"] == iid * 900
+
+
+def test_wrong_interval_is_refused(env):
+    iid = env.current_interval()
+    orders = _one_pair(env, iid=iid - 1)
+    err = refused(env, iid, orders, [pack_trade(0, 1, 500, 25)])
+    assert err.error_name == "MarketWrongInterval" and err.error_args["orderIndex"] == 0
+
+
+def test_forged_signature_is_refused(env):
+    iid = env.current_interval()
+    s, b = env.sellers[0], env.buyers[0]
+    so = sign_order(env.order(s, "sell", 1000, 20), s.key, env.chain_id, env.market.address)
+    forged = type(so)(so.order, Account.create().unsafe_sign_hash(so.hash).signature, so.chain_id, so.market)
+    bo = env.sign(env.order(b, "buy", 1000, 30), b)
+    err = refused(env, iid, [forged, bo], [pack_trade(0, 1, 500, 25)])
+    assert err.error_name == "MarketInvalidSignature" and err.error_args["orderIndex"] == 0
+
+
+@pytest.mark.parametrize("where", ["chain", "market"])
+def test_signature_for_other_domain_is_refused(env, where):
+    iid = env.current_interval()
+    s, b = env.sellers[0], env.buyers[0]
+    o = env.order(s, "sell", 1000, 20)
+    chain = env.chain_id + 1 if where == "chain" else env.chain_id
+    market = env.market.address if where == "chain" else env.token.address
+    other = sign_order(o, s.key, chain, market)
+    so = type(other)(o, other.signature, env.chain_id, env.market.address)
+    bo = env.sign(env.order(b, "buy", 1000, 30), b)
+    err = refused(env, iid, [bo, so], [pack_trade(1, 0, 500, 25)])
+    assert err.error_name == "MarketInvalidSignature" and err.error_args["orderIndex"] == 1
+
+
+def test_high_s_and_bad_v_are_refused(env):
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    iid = env.current_interval()
+    so, bo = _one_pair(env)
+    r, s, v = so.signature[:32], int.from_bytes(so.signature[32:64], "big"), so.signature[64]
+    high = r + (n - s).to_bytes(32, "big") + bytes([55 - v])  # the malleable twin
+    err = refused(env, iid, [type(so)(so.order, high, so.chain_id, so.market), bo], [pack_trade(0, 1, 500, 25)])
+    assert err.error_name == "MarketInvalidSignature"
+    bad_v = so.signature[:64] + bytes([29])
+    err = refused(env, iid, [type(so)(so.order, bad_v, so.chain_id, so.market), bo], [pack_trade(0, 1, 500, 25)])
+    assert err.error_name == "MarketInvalidSignature"
+
+
+def test_expired_order_is_refused(env):
+    iid = env.current_interval()
+    orders = _one_pair(env, sell={"expiry": env.now() - 1})
+    err = refused(env, iid, orders, [pack_trade(0, 1, 500, 25)])
+    assert err.error_name == "MarketOrderExpired" and err.error_args["orderIndex"] == 0
+
+
+def test_cancelled_order_is_refused_and_cancel_only_by_maker(env):
+    iid = env.current_interval()
+    so, bo = _one_pair(env)
+    with pytest.raises(TransactionFailed) as err:
+        cancel_order(env.w3, env.sellers[1], env.market, so)
+    assert err.value.error_name == "MarketNotMaker"
+    receipt = cancel_order(env.w3, env.buyers[0], env.market, bo)
+    ev = env.market.events.OrderCancelled().process_receipt(receipt, errors=DISCARD)[0].args
+    assert ev.orderHash == bo.hash and ev.maker == env.buyers[0].address
+    assert env.market.functions.cancelled(bo.hash).call() is True
+    err2 = refused(env, iid, [so, bo], [pack_trade(0, 1, 500, 25)])
+    assert err2.error_name == "MarketOrderIsCancelled" and err2.error_args["orderIndex"] == 1
+
+
+def test_overfill_is_refused_also_through_a_duplicate(env):
+    iid = env.current_interval()
+    so, bo = _one_pair(env)
+    err = refused(env, iid, [so, bo], [pack_trade(0, 1, 600, 25), pack_trade(0, 1, 600, 25)])
+    assert err.error_name == "MarketOverfill"
+    assert err.error_args == {"orderIndex": 0, "fillWh": 1200, "remainingWh": 1000}
+    b2 = env.sign(env.order(env.buyers[1], "buy", 1000, 30), env.buyers[1])
+    err = refused(env, iid, [so, bo, so, b2], [pack_trade(0, 1, 600, 25), pack_trade(2, 3, 600, 25)])
+    assert err.error_name == "MarketOverfill" and err.error_args["orderIndex"] == 2
+
+
+def test_fill_or_kill_partial_is_refused(env):
+    iid = env.current_interval()
+    orders = _one_pair(env, buy={"partially_fillable": False})
+    err = refused(env, iid, orders, [pack_trade(0, 1, 500, 25)])
+    assert err.error_name == "MarketFillOrKill"
+    settle(env, iid, orders, [pack_trade(0, 1, 1000, 25)])
+
+
+@pytest.mark.parametrize("price,index", [(19, 0), (31, 1)])
+def test_price_outside_limit_is_refused(env, price, index):
+    iid = env.current_interval()
+    err = refused(env, iid, _one_pair(env), [pack_trade(0, 1, 500, price)])
+    assert err.error_name == "MarketLimitViolated"
+    assert err.error_args["orderIndex"] == index and err.error_args["price"] == price
+
+
+def test_imbalanced_batch_side_mismatch_and_self_trade_are_refused(env):
+    iid = env.current_interval()
+    so, bo = _one_pair(env)
+    assert refused(env, iid, [so, bo], [pack_trade(1, 0, 500, 25)]).error_name == "MarketSideMismatch"
+    assert refused(env, iid, [so, bo], [pack_trade(0, 5, 500, 25)]).error_name == "MarketOrderIndexOutOfRange"
+    s = env.sellers[0]
+    self_buy = env.sign(env.order(s, "buy", 100, 30), s)
+    assert refused(env, iid, [so, self_buy], [pack_trade(0, 1, 50, 25)]).error_name == "MarketSelfTrade"
+
+
+def test_counterparty_and_colour_are_honoured(env):
+    iid = env.current_interval()
+    s0, s1, b0 = env.sellers[0], env.sellers[1], env.buyers[0]
+    wind = env.sign(env.order(s0, "sell", 1000, 20, colour="wind"), s0)
+    solar = env.sign(env.order(s1, "sell", 1000, 20, colour="solar"), s1)
+    wants_solar = env.sign(env.order(b0, "buy", 500, 30, colour="solar"), b0)
+    assert refused(env, iid, [wind, wants_solar], [pack_trade(0, 1, 500, 25)]).error_name == "MarketColourMismatch"
+    only_s0 = env.sign(env.order(env.buyers[1], "buy", 500, 30, counterparty=s0.address), env.buyers[1])
+    err = refused(env, iid, [solar, only_s0], [pack_trade(0, 1, 500, 25)])
+    assert err.error_name == "MarketCounterpartyMismatch" and err.error_args["orderIndex"] == 1
+    settle(env, iid, [wind, solar, wants_solar, only_s0], [pack_trade(1, 2, 500, 25), pack_trade(0, 3, 500, 25)])
+
+
+def test_token_not_allowed_is_refused(env):
+    iid = env.current_interval()
+    other = deploy(env.w3, env.admin, "MarketTestToken", "X", "X", record=False)
+    orders = _one_pair(env, sell={"payment_token": other.address}, buy={"payment_token": other.address})
+    err = refused(env, iid, orders, [pack_trade(0, 1, 500, 25)])
+    assert err.error_name == "MarketPaymentTokenNotAllowed" and err.error_args["token"] == other.address
+
+
+def test_batch_too_big_is_refused(env):
+    send(env.w3, env.admin, env.market.functions.setMaxBatchSize(1))
+    iid = env.current_interval()
+    err = refused(env, iid, _one_pair(env), [pack_trade(0, 1, 500, 25)])
+    assert err.error_name == "MarketBatchTooLarge" and err.error_args == {"size": 2, "max": 1}
+
+
+def test_parameters_only_by_parameter_role(env):
+    with pytest.raises(TransactionFailed) as err:
+        send(env.w3, env.keeper, env.market.functions.setPaymentToken(env.watt.address, True))
+    assert err.value.error_name == "AccessControlUnauthorizedAccount"
+
+
+def test_erc1271_wallet_can_sell(env):
+    owner = env.sellers[2]
+    wallet = deploy(env.w3, env.admin, "MarketTestWallet", owner.address, record=False)
+    send(env.w3, env.admin, env.watt.functions.mint(wallet.address, wh_to_watt(1000)))
+    approve = env.watt.encode_abi("approve", args=[env.market.address, MAX])
+    send(env.w3, owner, wallet.functions.execute(env.watt.address, approve))
+    iid = env.current_interval()
+    o = env.order(owner, "sell", 1000, 20)
+    o = type(o)(**{**o.__dict__, "maker": wallet.address})
+    digest = order_hash(o, env.chain_id, env.market.address)
+    sig = owner.unsafe_sign_hash(digest).signature
+    so = type(env.sign(env.order(env.buyers[0], "buy", 1, 1), env.buyers[0]))(o, sig, env.chain_id, env.market.address)
+    bo = env.sign(env.order(env.buyers[0], "buy", 1000, 30), env.buyers[0])
+    settle(env, iid, [so, bo], [pack_trade(0, 1, 1000, 25)])
+    assert bal(env.token, wallet.address) == 25
+    # a signature by someone else is refused for the wallet
+    env2_iid = iid - 1
+    o2 = type(o)(**{**o.__dict__, "interval_id": env2_iid})
+    bad = env.buyers[1].unsafe_sign_hash(order_hash(o2, env.chain_id, env.market.address)).signature
+    so2 = type(so)(o2, bad, env.chain_id, env.market.address)
+    bo2 = env.sign(env.order(env.buyers[0], "buy", 1000, 30, iid=env2_iid), env.buyers[0])
+    assert refused(env, env2_iid, [so2, bo2], [pack_trade(0, 1, 10, 25)]).error_name == "MarketInvalidSignature"
+
+
+def test_hostile_token_returning_false_is_refused(env):
+    send(env.w3, env.admin, env.token.functions.setMode(1))
+    iid = env.current_interval()
+    assert refused(env, iid, _one_pair(env), [pack_trade(0, 1, 500, 25)]).error_name == "SafeERC20FailedOperation"
+
+
+def test_fee_on_transfer_token_is_refused_as_imbalanced(env):
+    send(env.w3, env.admin, env.token.functions.setMode(2))
+    iid = env.current_interval()
+    s, b = env.sellers[0], env.buyers[0]
+    orders = [env.sign(env.order(s, "sell", 1000, 2000), s), env.sign(env.order(b, "buy", 1000, 3000), b)]
+    err = refused(env, iid, orders, [pack_trade(0, 1, 1000, 2500)])
+    assert err.error_name == "MarketImbalancedBatch" and err.error_args["token"] == env.token.address
+    assert err.error_args["expected"] == 2500 and err.error_args["actual"] == 2475
+
+
+def test_reentrant_token_is_refused(env):
+    iid = env.current_interval()
+    orders = _one_pair(env)
+    trades = [pack_trade(0, 1, 500, 25)]
+    data = env.market.encode_abi("settle", args=[iid, [o.order.as_tuple() for o in orders],
+                                                 [o.signature for o in orders], trades])
+    send(env.w3, env.admin, env.token.functions.setReentry(env.market.address, data))
+    send(env.w3, env.admin, env.token.functions.setMode(3))
+    err = refused(env, iid, orders, trades)
+    assert err.error_name == "ReentrancyGuardReentrantCall"
+    assert env.market.functions.settledIntervals(iid).call() is False
+    assert bal(env.token, env.buyers[0]) == MONEY
