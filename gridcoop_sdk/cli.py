@@ -9,13 +9,13 @@ import logging
 import os
 import signal
 import sys
-import time
+from pathlib import Path
 
 import click
 from eth_account import Account
 
 from . import deployments
-from .chain import Anvil, connect, dev_accounts
+from .chain import connect
 from .exceptions import GridcoopError
 from .region import deploy_region
 
@@ -43,39 +43,46 @@ def main(verbose: bool) -> None:
 
 
 @main.command()
+@click.option("--config", "config", default="sakura", show_default=True, metavar="FILE|NAME",
+              help="Region config (YAML); a bare name means configs/regions/NAME.yaml.")
+@click.option("--second-config", default="kaede", show_default=True, metavar="FILE|NAME",
+              help="A second region deployed on the same chain with the same code.")
+@click.option("--no-second", is_flag=True, help="Skip the second region.")
+@click.option("--households", type=click.IntRange(1, 200), default=None,
+              help="Number of households (default: as many as the config lists).")
+@click.option("--intervals", type=click.IntRange(1, 96 * 7), default=96, show_default=True,
+              help="15-minute intervals to simulate (96 = one day).")
+@click.option("--second-intervals", type=click.IntRange(1, 96), default=8, show_default=True,
+              help="Intervals the second region runs (from 10:00 of the next day).")
+@click.option("--speed", type=click.FloatRange(min=1, min_open=False), default=3600.0, show_default=True,
+              help="Simulated seconds per real second; the day never runs ahead of the work.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Report folder (default: reports/demo-<timestamp>).")
 @click.option("--rpc-url", default=None, metavar="URL",
-              help="Use this node instead of starting a local anvil (e.g. http://127.0.0.1:8545).")
-@click.option("--region", "region_name", default="demo", show_default=True,
-              help="Region name; contracts are recorded as <region>.<Contract>.")
-def demo(rpc_url: str | None, region_name: str) -> None:
-    """Run the co-op on the embedded default: start anvil, deploy a region, report.
+              help="Use this node (it must allow evm_setNextBlockTimestamp) instead of starting anvil.")
+@click.option("--dao-via-sdk", is_flag=True,
+              help="Run the noon DAO vote through the SDK instead of the `ape run dao` scripts (faster).")
+def demo(config, second_config, no_second, households, intervals, second_intervals, speed, out, rpc_url,
+         dao_via_sdk) -> None:
+    """Run a simulated co-op day end to end on a self-started local chain.
 
-    Without --rpc-url a fresh anvil is started on a free loopback port and stopped at the end
-    (also on Ctrl-C). Deployed addresses go to deployments/<chainId>.json.
+    Starts anvil on a free port, deploys the region from --config and hands every admin role to
+    its DAO, starts Modbus meter simulators, the meter bridge and the keeper's HTTP API, and
+    plays the day: signed readings, signed orders cleared and settled every 15 minutes, battery
+    storage with TSL fees, a DAO vote at noon, C-REV issuance and a retirement. Writes CSVs, PNG
+    plots and index.html into the report folder, then deploys and runs the second region. The
+    chain it started is stopped at the end (also on Ctrl-C).
     """
+    from coop_demo.day import Demo, DemoOptions
+
     _sigterm_as_interrupt()
-    started = time.monotonic()
-    node: Anvil | None = None
+    logging.getLogger().setLevel(logging.WARNING)
+    opts = DemoOptions(config=config, second_config=None if no_second else second_config,
+                       households=households, intervals=intervals, second_intervals=second_intervals,
+                       speed=speed, out=out, rpc_url=rpc_url, dao_vote_via_scripts=not dao_via_sdk)
+    d = Demo(opts)
     try:
-        if rpc_url:
-            w3 = connect(rpc_url)
-            url = rpc_url
-        else:
-            node = Anvil().start()
-            w3, url = node.w3, node.url
-            click.echo(f"started anvil at {url} (chain id {node.chain_id})")
-        deployer = dev_accounts(1)[0]
-        region = deploy_region(w3, deployer, name=region_name)
-        click.echo(f"\nregion {region_name!r} on chain {w3.eth.chain_id} ({url}):")
-        for contract, addr in region.addresses().items():
-            click.echo(f"  {contract:<14} {addr}")
-        watt, tsl = region["WattToken"], region["TeslaToken"]
-        click.echo(
-            f"\n  WATT supply {watt.functions.totalSupply().call()} base units; "
-            f"TSL supply {tsl.functions.totalSupply().call() // 10**18:,} TSL held by {deployer.address}"
-        )
-        click.echo(f"  recorded in {deployments.path_for(w3.eth.chain_id)}")
-        click.echo(f"\ndone in {time.monotonic() - started:.1f}s")
+        d.run()
     except KeyboardInterrupt:
         click.echo("\ninterrupted", err=True)
         sys.exit(130)
@@ -83,31 +90,41 @@ def demo(rpc_url: str | None, region_name: str) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     finally:
-        if node:
-            node.stop()
-            click.echo(f"stopped anvil at {node.url}")
+        d.close()
 
 
 @main.command()
+@click.option("--config", "config", required=True, metavar="FILE|NAME",
+              help="Region config (YAML); households with `account` (and `meter_signer`) are registered.")
 @click.option("--rpc-url", required=True, metavar="URL", help="JSON-RPC endpoint of the target chain.")
 @click.option("--chain-id", type=int, default=None, help="Refuse to deploy unless the node serves this chain id.")
 @click.option("--key-env", default="GRIDCOOP_DEPLOYER_KEY", show_default=True,
               help="Environment variable holding the deployer's hex private key.")
-@click.option("--region", "region_name", default="default", show_default=True, help="Region name.")
-@click.option("--treasury", default=None, help="Address that receives TSL's fixed supply (default: deployer).")
-def deploy(rpc_url: str, chain_id: int | None, key_env: str, region_name: str, treasury: str | None) -> None:
-    """Deploy a region's contracts to the chain at --rpc-url and record their addresses."""
+@click.option("--keeper", required=True, metavar="ADDRESS", help="Account that gets the market's KEEPER_ROLE.")
+def deploy(config: str, rpc_url: str, chain_id: int | None, key_env: str, keeper: str) -> None:
+    """Deploy a region from its config to the chain at --rpc-url and hand every role to its DAO.
+
+    Addresses are recorded in deployments/<chainId>.json as <slug>.<Contract>. After this
+    command the deployer holds no role on any contract: changes go through DAO proposals.
+    """
+    from .region_config import load_region
+
     key = os.environ.get(key_env)
     if not key:
         raise click.UsageError(f"set {key_env} to the deployer's private key (hex)")
     try:
+        cfg = load_region(config)
         w3 = connect(rpc_url, expected_chain_id=chain_id)
         acct = Account.from_key(key)
-        region = deploy_region(w3, acct, name=region_name, treasury=treasury)
+        owners = {h.name: h.account for h in cfg.households if h.account}
+        signers = {h.name: h.meter_signer for h in cfg.households if h.meter_signer}
+        region = deploy_region(w3, acct, cfg, keeper=keeper, owners=owners, device_signers=signers,
+                               progress=lambda m: click.echo(f"  {m}"))
     except GridcoopError as exc:
         raise click.ClickException(str(exc)) from exc
     for contract, addr in region.addresses().items():
-        click.echo(f"{region_name}.{contract} {addr}")
+        click.echo(f"{cfg.slug}.{contract} {addr}")
+    click.echo(f"recorded in {deployments.path_for(w3.eth.chain_id)}")
 
 
 # Command groups that live beside their component (``gridcoop battery …``, ``gridcoop crev …``).

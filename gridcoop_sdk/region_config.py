@@ -115,7 +115,16 @@ class HouseholdConfig(_Strict):
     kind: HouseholdKind
     certified: bool = Field(default=False, description="calibrated meter: earns C-REV")
     location: str = Field(default="", max_length=12, description="geohash")
+    account: str | None = Field(default=None, description="the household's account (real deployments)")
+    meter_signer: str | None = Field(default=None, description="address of the meter's device key (real deployments)")
     simulation: SimulationConfig = SimulationConfig()
+
+    @field_validator("account", "meter_signer")
+    @classmethod
+    def _addr(cls, v: str | None) -> str | None:
+        if v is not None and not _ADDRESS.match(v):
+            raise ValueError("must be a 0x-prefixed 20-byte hex address")
+        return v
 
     @model_validator(mode="after")
     def _pv(self) -> HouseholdConfig:
@@ -138,7 +147,6 @@ class HouseholdConfig(_Strict):
 class RegionConfig(_Strict):
     region: str = Field(min_length=1, max_length=64, description="display name")
     slug: str = Field(pattern=_SLUG.pattern, description="short id used in deployment records")
-    timezone_offset_h: int = Field(default=9, ge=-12, le=14)
     local_currency: LocalCurrencyConfig
     grid: GridConfig
     market: MarketConfig = MarketConfig()

@@ -84,7 +84,13 @@ def _keeper(rpc_url, market, chain_id, db_url, key_env, mode, clock=time.time, p
 @click.option("--speed", type=float, default=None,
               help="Run the keeper's clock this many times faster than real time (demo); default: chain time.")
 @click.option("--poll", type=float, default=1.0, show_default=True, help="Seconds between settlement rounds.")
-def serve(rpc_url, market, chain_id, db_url, key_env, mode, host, port, speed, poll):
+@click.option("--relay-registry", default=None, metavar="ADDRESS|RECORD",
+              help="Also relay meter readings (POST /v1/readings) to this MeterRegistry (address or "
+                   "deployment record such as sakura.MeterRegistry).")
+@click.option("--relay-key-env", default="GRIDCOOP_RELAY_KEY", show_default=True,
+              help="Environment variable with the hex key of the relay's gas account (not the keeper's: "
+                   "each account keeps its own nonce sequence).")
+def serve(rpc_url, market, chain_id, db_url, key_env, mode, host, port, speed, poll, relay_registry, relay_key_env):
     """Serve the order API and settle every interval once its gate has closed."""
     from .api import create_app, serve_in_thread
     from .clock import AcceleratedClock, chain_clock
@@ -95,9 +101,18 @@ def serve(rpc_url, market, chain_id, db_url, key_env, mode, host, port, speed, p
 
         clock = AcceleratedClock(speed) if speed else chain_clock(w3)
         k = Keeper(w3, Account.from_key(_key(key_env)), m, db_url, clock=clock, mode=mode, poll_interval=poll)
+        routers = []
+        if relay_registry:
+            from gridcoop_sdk.contracts import at
+            from gridcoop_sdk.deployments import address_of
+
+            from .relay import readings_router
+
+            addr = relay_registry if relay_registry.startswith("0x") else address_of(w3.eth.chain_id, relay_registry)
+            routers.append(readings_router(w3, Account.from_key(_key(relay_key_env)), at(w3, "MeterRegistry", addr)))
     except GridcoopError as exc:
         raise click.ClickException(str(exc)) from exc
-    handle = serve_in_thread(create_app(k), host, port, log_level="info")
+    handle = serve_in_thread(create_app(k, routers=routers), host, port, log_level="info")
     click.echo(f"keeper API on {handle.url}; settling market {m.address} (Ctrl-C stops)")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -11,7 +11,7 @@ from gridcoop_sdk import ChainIdMismatchError, NodeUnreachableError, connect, un
 from gridcoop_sdk import deployments as deps
 from gridcoop_sdk.artifacts import ArtifactError, artifact, decode_error
 from gridcoop_sdk.chain import free_port
-from gridcoop_sdk.region import deploy_region
+from gridcoop_sdk.region import deploy_tokens
 
 
 def test_connect_to_a_down_node_fails_fast_naming_the_url():
@@ -48,7 +48,7 @@ def test_units_are_exact():
 
 
 def test_region_deployment_is_recorded_per_chain(w3, deployer, deployments_dir):
-    region = deploy_region(w3, deployer, name="kyoto")
+    region = deploy_tokens(w3, deployer, name="kyoto")
     data = json.loads((deployments_dir / f"{w3.eth.chain_id}.json").read_text())
     assert set(data) == {"kyoto.WattToken", "kyoto.TeslaToken"}
     rec = data["kyoto.WattToken"]

@@ -1,0 +1,353 @@
+"""``gridcoop demo``: a simulated co-op day end to end on a self-started local chain.
+
+Starts anvil, deploys the region of a config file (and a second region from another config),
+runs real Modbus meter simulators, the meter bridge and the keeper's HTTP API, plays the day on
+an accelerated clock with a progress view, and writes a report folder (CSV, PNG, HTML).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from gridcoop_sdk import crev as crev_sdk
+from gridcoop_sdk import dao as dao_sdk
+from gridcoop_sdk import readings as readings_sdk
+from gridcoop_sdk import storage as storage_sdk
+from gridcoop_sdk.chain import Anvil, connect
+from gridcoop_sdk.exceptions import GridcoopError
+from gridcoop_sdk.paths import project_root
+from gridcoop_sdk.region_config import RegionConfig, load_region
+from gridcoop_sdk.units import INTERVAL_SECONDS, watt_to_wh
+from keeper.reports import battery as battery_report
+from keeper.reports import carbon
+
+from .accounts import accounts_needed, household_accounts, load_accounts, operators
+from .clock import DEFAULT_DAY, SimClock, day_start
+from .community import CommunityRun
+from .report import DemoReport, write_report
+
+log = logging.getLogger("coop_demo")
+
+
+@dataclass
+class DemoOptions:
+    config: str = "sakura"
+    second_config: str | None = "kaede"
+    households: int | None = None
+    intervals: int = 96
+    second_intervals: int = 8
+    speed: float = 3600.0
+    day: str = DEFAULT_DAY
+    out: Path | None = None
+    rpc_url: str | None = None
+    dao_vote_via_scripts: bool = True
+
+
+def _interval_table(run: CommunityRun) -> pd.DataFrame:
+    return pd.DataFrame([asdict(r) for r in run.records])
+
+
+class Demo:
+    def __init__(self, opts: DemoOptions, console: Console | None = None):
+        self.opts = opts
+        self.console = console or Console(width=None if sys.stdout.isatty() else 120)
+        self.node: Anvil | None = None
+        self.runs: list[CommunityRun] = []
+        self._pending: tuple[int, int, int] | None = None
+
+    def say(self, msg: str) -> None:
+        self.console.print(f"  {msg}")
+
+    # --------------------------------------------------------------------------------------
+    def run(self) -> Path:
+        o = self.opts
+        t0 = time.monotonic()
+        primary = load_region(o.config)
+        if o.households:
+            primary = primary.scaled(o.households)
+        second = load_region(o.second_config) if o.second_config else None
+        sizes = [len(primary.households)] + ([len(second.households)] if second else [])
+        start = day_start(o.day, 0)
+        out = o.out or project_root() / "reports" / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+        out.mkdir(parents=True, exist_ok=True)
+
+        if o.rpc_url:
+            w3 = connect(o.rpc_url)
+            url = o.rpc_url
+        else:
+            self.node = Anvil(accounts=accounts_needed(sizes), extra_args=[
+                "--timestamp", str(start - 3600), "--gas-limit", "60000000",
+            ], log_path=out / "anvil.log").start()
+            w3, url = self.node.w3, self.node.url
+        self.console.rule(f"gridcoop demo — {primary.region}")
+        self.say(f"chain: anvil at {url} (chain id {w3.eth.chain_id}); report folder {out}")
+        accounts = load_accounts(accounts_needed(sizes))
+
+        run = self._community(primary, w3, accounts, 0, 0, start, out / primary.slug)
+        self._play(run, o.intervals, midday=True, retire=True)
+        report = self._report(run, out / primary.slug)
+        html = write_report(report, out / primary.slug)
+
+        second_report = None
+        if second:
+            self.console.rule(f"second region — {second.region} (same code, config {o.second_config})")
+            start2 = start + 86400 + 10 * 3600  # the next day, from 10:00
+            run2 = self._community(second, w3, accounts, 1, sizes[0], start2, out / second.slug)
+            self._play(run2, o.second_intervals, midday=False, retire=False)
+            second_report = self._report(run2, out / second.slug)
+            write_report(second_report, out / second.slug)
+            self._independence(run, run2, report)
+        self._summary(report, second_report, time.monotonic() - t0)
+        self.console.print(f"\nreport: {html}")
+        return html
+
+    def close(self) -> None:
+        for r in self.runs:
+            r.stop()
+        if self.node:
+            self.node.stop()
+            self.console.print(f"stopped anvil at {self.node.url}")
+
+    # --------------------------------------------------------------------------------------
+    def _community(self, cfg: RegionConfig, w3, accounts, index: int, offset: int, start: int,
+                   workdir: Path) -> CommunityRun:
+        workdir.mkdir(parents=True, exist_ok=True)
+        clock = SimClock(start, speed=self.opts.speed)
+        names = [h.name for h in cfg.households]
+        run = CommunityRun(cfg, w3, operators(accounts, index), household_accounts(accounts, offset, names),
+                           clock, workdir)
+        self.runs.append(run)
+        self.console.print(f"[bold]deploying {cfg.region}[/bold] ({len(names)} households, "
+                           f"currency {cfg.local_currency.symbol})")
+        run.deploy(self.say)
+        run.start_services(self.say)
+        return run
+
+    def _play(self, run: CommunityRun, intervals: int, *, midday: bool, retire: bool) -> None:
+        cfg = run.cfg
+        vote_at = min(48, max(0, intervals // 2)) if midday else -1
+        sym = cfg.local_currency.symbol
+        self.console.print(f"[bold]running {intervals} intervals[/bold] (clock x{self.opts.speed:g})")
+        header = f"  {'time':>5}  {'price':>8}  {'kWh':>7}  {'trades':>6}  {'readings':>8}  {'battery kWh':>11}  gas"
+        self.console.print(header)
+
+        def midday_hook(r: CommunityRun, rec) -> None:
+            if len(r.records) == vote_at:
+                self._dao_propose_fee(r, rec)
+            elif self._pending is not None:
+                self._dao_execute_fee(r, rec)
+
+        for k in range(intervals):
+            rec = run.step(k, on_midday=midday_hook if midday else None)
+            self.console.print(
+                f"  {rec.time:>5}  {rec.price:8.2f}  {rec.volume_wh / 1000:7.2f}  {rec.trades:6d}  "
+                f"{rec.readings:8d}  {rec.battery_soc_wh / 1000:11.2f}  {rec.gas_used:,}"
+                + (f"  {sym}/kWh" if k == 0 else ""))
+        if retire:
+            self._retire(run)
+
+    def _dao_propose_fee(self, run: CommunityRun, rec) -> None:
+        """At noon a founder proposes a 50% higher battery fee; the other founders vote for it."""
+        r, cfg = run.region, run.cfg
+        storage = r["BatteryStorage"]
+        bid = next(iter(r.battery_ids.values()))
+        old = storage.functions.feeRate(bid).call()
+        new = old * 3 // 2
+        founders = [run.households[f.household] for f in cfg.dao.founders]
+        desc = f"Raise the {cfg.batteries[0].id} fee by 50% at noon"
+        if self.opts.dao_vote_via_scripts:
+            out = self._dao_script(run, founders[0], "propose", [
+                "--call", f"{cfg.slug}.BatteryStorage", "setFeeRate", f"{bid},{new}", "-d", desc])
+            pid = int(re.search(r"proposal (\d+) created", out).group(1))
+            for f in founders[:cfg.dao.threshold]:
+                self._dao_script(run, f, "vote", [str(pid), "--support", "for"])
+        else:
+            call = dao_sdk.encode_call(storage, "setFeeRate", bid, new)
+            pid = dao_sdk.propose(run.w3, founders[0], r.dao, [call], desc)
+            for f in founders[:cfg.dao.threshold]:
+                dao_sdk.vote(run.w3, f, r.dao, pid, "for")
+        st = dao_sdk.status(run.w3, r.dao, pid)
+        self._pending = (pid, old, int(st["vote_end"]))
+        msg = (f"{rec.time} DAO proposal #{pid}: battery fee {old / 1e18:g} → {new / 1e18:g} TSL/kWh/slot; "
+               f"{st['for']} of {st['total_weight']} votes for, voting ends {run.clock.label(st['vote_end'])}")
+        run.events.append(msg)
+        self.say(f"[magenta]{msg}[/magenta]")
+
+    def _dao_execute_fee(self, run: CommunityRun, rec) -> None:
+        pid, old, vote_end = self._pending
+        if run.w3.eth.get_block("latest")["timestamp"] <= vote_end:
+            return
+        r = run.region
+        executor = run.households[run.cfg.dao.founders[0].household]
+        if self.opts.dao_vote_via_scripts:
+            self._dao_script(run, executor, "execute", [str(pid)])
+        else:
+            dao_sdk.execute(run.w3, executor, r.dao, pid)
+        self._pending = None
+        storage = r["BatteryStorage"]
+        bid = next(iter(r.battery_ids.values()))
+        slot = storage.functions.currentSlot().call()
+        now, nxt = storage.functions.feeRateAt(bid, slot).call(), storage.functions.feeRateAt(bid, slot + 1).call()
+        msg = (f"{rec.time} DAO proposal #{pid} executed by the treasury: battery fee {now / 1e18:g} this slot, "
+               f"{nxt / 1e18:g} TSL/kWh/slot from the next (was {old / 1e18:g})")
+        run.events.append(msg)
+        self.say(f"[magenta]{msg}[/magenta]")
+
+    def _dao_script(self, run: CommunityRun, member, command: str, args: list[str]) -> str:
+        """Run ``ape run dao <command>`` against this chain as ``member``; returns its output."""
+        env = {**os.environ, "APE_FOUNDRY_HOST": run.w3.provider.endpoint_uri,
+               "GRIDCOOP_MEMBER_KEY": member.key.hex()}
+        ape = str(Path(sys.executable).with_name("ape"))
+        cmd = [ape, "run", "dao", command, *args, "--dao", run.cfg.slug, "--network", "ethereum:local:foundry"]
+        t = time.monotonic()
+        proc = subprocess.run(cmd, cwd=project_root(), env=env, capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            raise GridcoopError(f"`ape run dao {command}` failed:\n{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}")
+        last = (proc.stdout.strip().splitlines() or [""])[-1]
+        self.say(f"ape run dao {command} ({time.monotonic() - t:.1f}s): {last}")
+        return proc.stdout
+
+    def _retire(self, run: CommunityRun) -> None:
+        crev = run.region.crev
+        best = max(run.households.items(), key=lambda kv: crev.token.functions.balanceOf(kv[1].address).call())
+        name, acct = best
+        bal = crev.token.functions.balanceOf(acct.address).call()
+        if not bal:
+            run.events.append("no C-REV earned: nothing to retire")
+            return
+        amount = bal // 2
+        cert = crev_sdk.retire(run.w3, acct, crev, amount, beneficiary_name=f"{name} household",
+                               beneficiary=acct.address, message=f"{run.cfg.region} demo day",
+                               period_start=run.clock.start, period_end=int(run.clock.now()))
+        tr = crev_sdk.trace(run.w3, crev, cert)
+        msg = (f"{name} retired {crev_sdk.format_crev(amount)} C-REV: certificate #{cert} traces to "
+               f"{len(tr.lots)} lots from {len({lot.info.meter_id for lot in tr.lots})} meter(s)")
+        run.events.append(msg)
+        self.say(f"[green]{msg}[/green]")
+        (run.workdir / f"certificate-{cert}.txt").write_text(crev_sdk.format_trace(tr))
+
+    # --------------------------------------------------------------------------------------
+    def _report(self, run: CommunityRun, folder: Path) -> DemoReport:
+        w3, r, cfg = run.w3, run.region, run.cfg
+        intervals = _interval_table(run)
+        owners = {acct.address: name for name, acct in run.households.items()}
+        kinds_colour = {h.name: h.colour for h in cfg.households}
+        colours = {readings_sdk.meter_id(mid): h_colour for name, mid in r.meter_ids.items()
+                   for h_colour in [kinds_colour.get(name, "battery")]}
+        readings = carbon.load_readings(w3, r["MeterRegistry"].address, colours=colours)
+        seller_colours = {acct.address: kinds_colour[name] for name, acct in run.households.items()}
+        trades = carbon.load_trades(w3, r["EnergyMarket"].address, colours=seller_colours)
+        issued, retired = carbon.load_crev_flows(w3, r.crev.token.address)
+        rep = carbon.carbon_report(readings, trades, carbon.CarbonReportConfig(
+            grid_factor_g_per_kwh=cfg.grid.emission_factor_g_per_kwh, crev_factor_g_per_kwh=cfg.grid.crev_factor),
+            crev_issued=issued, crev_retired=retired)
+        kinds = {h.name: h.kind for h in cfg.households}
+        hh = readings.assign(household=readings["owner"].map(owners))
+        hh = hh.merge(rep[["participant", "interval_id", "bought_wh", "renewable_ratio", "co2_g",
+                           "renewable_bought_wh"]].rename(columns={"participant": "owner"}),
+                      on=["owner", "interval_id"], how="left")
+        sold = trades.groupby(["seller", "interval_id"])["wh"].sum().rename("sold_wh").reset_index()
+        hh = hh.merge(sold.rename(columns={"seller": "owner"}), on=["owner", "interval_id"], how="left")
+        hh = hh.fillna({"sold_wh": 0, "bought_wh": 0, "co2_g": 0, "renewable_bought_wh": 0})
+        hh["renewable_wh"] = hh["self_consumed_wh"] + hh["renewable_bought_wh"]
+        hh["kind"] = hh["household"].map(kinds)
+        hh = hh.rename(columns={"interval_id": "interval"})
+        hh = hh[["interval", "household", "kind", "generation_wh", "consumption_wh", "import_wh", "export_wh",
+                 "self_consumed_wh", "bought_wh", "sold_wh", "renewable_wh", "renewable_ratio", "co2_g"]]
+        trades_out = trades.assign(seller=trades["seller"].map(owners), buyer=trades["buyer"].map(owners))
+        trades_out.to_csv(folder / "trades.csv", index=False)
+
+        balances = []
+        crev = r.crev
+        dec = cfg.local_currency.decimals
+        bid = next(iter(r.battery_ids.values()), None)
+        for name, acct in run.households.items():
+            a = acct.address
+            balances.append({
+                "household": name, "kind": kinds[name],
+                "WATT_kWh": watt_to_wh(r["WattToken"].functions.balanceOf(a).call()) / 1000,
+                f"{cfg.local_currency.symbol}": r["LocalCurrency"].functions.balanceOf(a).call() / 10**dec,
+                "TSL": r["TeslaToken"].functions.balanceOf(a).call() / 1e18,
+                "stored_kWh": (storage_sdk.stored(r["BatteryStorage"], bid, a) / 1000) if bid is not None else 0,
+                "energy_debt_kWh": r["MeterRegistry"].functions.energyDebtWh(a).call() / 1000,
+                "C-REV_t": crev.token.functions.balanceOf(a).call() / 1e18,
+            })
+        split = battery_report.fee_split(battery_report.fetch_events(w3, r["BatteryStorage"]),
+                                         platform="platform (DAO shares)", marketing="marketing")
+        names = {acct.address: f"owner {name}" for name, acct in run.households.items()}
+        parts = split[split["role"].isin(["owner", "marketing", "platform"])] if len(split) else split
+        fees_df = pd.DataFrame({
+            "payee": [names.get(p, p) for p in parts["payee"]] if len(parts) else [],
+            "role": list(parts["role"]) if len(parts) else [],
+            "tsl_units": [int(a) for a in parts["amount"]] if len(parts) else [],
+        })
+        fees_df["tsl"] = fees_df["tsl_units"] / 1e18
+        fees = {row.payee: row.tsl_units for row in fees_df.itertuples()}
+        summary = self._summary_figures(run, intervals, hh, trades, fees)
+        return DemoReport(region=cfg.region, intervals=intervals, households=hh, balances=pd.DataFrame(balances),
+                          fees=fees_df, summary=summary, notes=list(run.events))
+
+    def _summary_figures(self, run, intervals, hh, trades, fees) -> dict[str, object]:
+        r, cfg = run.region, run.cfg
+        sym = cfg.local_currency.symbol
+        total_trade_wh = int(trades["wh"].sum()) if len(trades) else 0
+        avg_price = (intervals["price"] * intervals["volume_wh"]).sum() / max(1, intervals["volume_wh"].sum())
+        return {
+            "intervals": len(intervals),
+            "households": len(run.households),
+            "readings accepted": int(len(hh)),
+            "trades settled": int(len(trades)),
+            "energy traded (kWh)": round(total_trade_wh / 1000, 3),
+            f"average price ({sym}/kWh)": round(float(avg_price), 3),
+            "generation (kWh)": round(hh["generation_wh"].sum() / 1000, 3),
+            "consumption (kWh)": round(hh["consumption_wh"].sum() / 1000, 3),
+            "WATT supply (kWh)": watt_to_wh(r["WattToken"].functions.totalSupply().call()) / 1000,
+            "battery fees (TSL)": sum(fees.values()) / 1e18,
+            "C-REV issued (t-CO2e)": r.crev.token.functions.totalIssued().call() / 1e18,
+            "C-REV retired (t-CO2e)": r.crev.token.functions.totalRetired().call() / 1e18,
+            "CO2 from grid (kg)": round(hh["co2_g"].sum() / 1000, 3),
+            "settlement gas": int(intervals["gas_used"].sum()),
+        }
+
+    def _independence(self, a: CommunityRun, b: CommunityRun, rep_a: DemoReport) -> None:
+        before = rep_a.summary["WATT supply (kWh)"]
+        now = watt_to_wh(a.region["WattToken"].functions.totalSupply().call()) / 1000
+        shared = set(a.region.addresses().values()) & set(b.region.addresses().values())
+        lines = [
+            f"{a.cfg.region}: {a.cfg.local_currency.symbol} at {a.region['LocalCurrency'].address}; "
+            f"{b.cfg.region}: {b.cfg.local_currency.symbol} at {b.region['LocalCurrency'].address}",
+            f"contracts shared by the two regions: {len(shared)}",
+            f"{a.cfg.region} WATT supply before/after {b.cfg.region}'s intervals: {before} / {now} kWh",
+        ]
+        for line in lines:
+            self.say(line)
+        a.events.extend(lines)
+
+    def _summary(self, rep: DemoReport, rep2: DemoReport | None, elapsed: float) -> None:
+        t = Table(title=f"gridcoop demo — done in {elapsed:.0f}s")
+        t.add_column("figure")
+        t.add_column(rep.region, justify="right")
+        if rep2:
+            t.add_column(rep2.region, justify="right")
+        keys = list(rep.summary)
+        for k in keys:
+            row = [k, f"{rep.summary[k]:,}" if isinstance(rep.summary[k], int | float) else str(rep.summary[k])]
+            if rep2:
+                v = rep2.summary.get(k, "")
+                row.append(f"{v:,}" if isinstance(v, int | float) else str(v))
+            t.add_row(*row)
+        self.console.print(t)
+
+
+__all__ = ["Demo", "DemoOptions", "INTERVAL_SECONDS"]
