@@ -47,7 +47,8 @@ class SimClock:
         return self.start + k * INTERVAL_SECONDS
 
     def local_hour(self, ts: float) -> float:
-        return ((ts - self.start) / 3600.0) % 24
+        """Hour of day (the demo's days run in UTC, like the meter simulator's sun)."""
+        return (ts % 86400) / 3600.0
 
     def label(self, ts: float) -> str:
         local = datetime.fromtimestamp(ts, tz=timezone(timedelta(hours=self.tz_offset_h)))

@@ -148,7 +148,8 @@ class CommunityRun:
         # The keeper: clearing engine, settlement, HTTP API with the readings relay.
         db = self.workdir / "keeper.sqlite"
         db.unlink(missing_ok=True)
-        self.keeper = Keeper(self.w3, self.ops.keeper, r["EnergyMarket"], f"sqlite:///{db}", clock=self.clock)
+        self.keeper = Keeper(self.w3, self.ops.keeper, r["EnergyMarket"], f"sqlite:///{db}", clock=self.clock,
+                             stuck_after=6 * 3600)  # simulated seconds: the clock jumps 10 min per step
         relay = readings_router(self.w3, self.ops.relay, registry)
         self.api = serve_in_thread(create_app(self.keeper, routers=[relay]), "127.0.0.1", free_port())
         self.keeper_url = self.api.url
@@ -237,6 +238,11 @@ class CommunityRun:
                     if amount:
                         storage_sdk.withdraw(self.w3, acct, storage, battery_id, amount)
                         rec.withdrawals_wh += amount
+                # battery users settle what they owe every hour (withdrawals pay it anyway)
+                if self.clock.local_hour(self.clock.now()) % 1 >= 0.5 and \
+                        self.clock.local_hour(self.clock.now()) % 1 < 0.75 and \
+                        storage_sdk.owed(storage, battery_id, acct.address):
+                    rec.fees_tsl += storage_sdk.pay_fees(self.w3, acct, storage, battery_id) / 1e18
             except Exception as exc:  # noqa: BLE001 - the chain refused: report and go on
                 self.events.append(f"{rec.time} battery move of {name} refused: {exc}")
 
@@ -264,7 +270,9 @@ class CommunityRun:
         rec.interval = iid + 1
         if result.error:
             self.events.append(f"{rec.time} interval {iid + 1}: {result.state}: {result.error}")
-        rec.price = float(result.price or 0) / 10**self.cfg.local_currency.decimals
+        # no trade, no price (NaN leaves a gap in the plot instead of a fake zero)
+        rec.price = (float(result.price) / 10**self.cfg.local_currency.decimals
+                     if result.price and result.trades else float("nan"))
         rec.volume_wh = int(result.volume_wh)
         rec.trades = int(result.trades)
         rec.orders = int(result.orders)

@@ -49,6 +49,7 @@ class DemoOptions:
     second_intervals: int = 8
     speed: float = 3600.0
     day: str = DEFAULT_DAY
+    start_hour: float = 0.0
     out: Path | None = None
     rpc_url: str | None = None
     dao_vote_via_scripts: bool = True
@@ -78,7 +79,7 @@ class Demo:
             primary = primary.scaled(o.households)
         second = load_region(o.second_config) if o.second_config else None
         sizes = [len(primary.households)] + ([len(second.households)] if second else [])
-        start = day_start(o.day, 0)
+        start = day_start(o.day, 0) + int(o.start_hour * 3600) // INTERVAL_SECONDS * INTERVAL_SECONDS
         out = o.out or project_root() / "reports" / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
         out.mkdir(parents=True, exist_ok=True)
 
@@ -136,7 +137,9 @@ class Demo:
 
     def _play(self, run: CommunityRun, intervals: int, *, midday: bool, retire: bool) -> None:
         cfg = run.cfg
-        vote_at = min(48, max(0, intervals // 2)) if midday else -1
+        # the noon vote: at 12:00, or half-way through a run that does not reach noon
+        noon = (12 * 3600 - run.clock.start % 86400) // INTERVAL_SECONDS
+        vote_at = (noon if 0 <= noon < intervals - 2 else intervals // 2) if midday else -1
         sym = cfg.local_currency.symbol
         self.console.print(f"[bold]running {intervals} intervals[/bold] (clock x{self.opts.speed:g})")
         header = f"  {'time':>5}  {'price':>8}  {'kWh':>7}  {'trades':>6}  {'readings':>8}  {'battery kWh':>11}  gas"
@@ -151,7 +154,7 @@ class Demo:
         for k in range(intervals):
             rec = run.step(k, on_midday=midday_hook if midday else None)
             self.console.print(
-                f"  {rec.time:>5}  {rec.price:8.2f}  {rec.volume_wh / 1000:7.2f}  {rec.trades:6d}  "
+                f"  {rec.time:>5}  {rec.price if rec.trades else 0:8.2f}  {rec.volume_wh / 1000:7.2f}  {rec.trades:6d}  "
                 f"{rec.readings:8d}  {rec.battery_soc_wh / 1000:11.2f}  {rec.gas_used:,}"
                 + (f"  {sym}/kWh" if k == 0 else ""))
         if retire:
@@ -259,10 +262,11 @@ class Demo:
                       on=["owner", "interval_id"], how="left")
         sold = trades.groupby(["seller", "interval_id"])["wh"].sum().rename("sold_wh").reset_index()
         hh = hh.merge(sold.rename(columns={"seller": "owner"}), on=["owner", "interval_id"], how="left")
-        hh = hh.fillna({"sold_wh": 0, "bought_wh": 0, "co2_g": 0, "renewable_bought_wh": 0})
+        for col in ("sold_wh", "bought_wh", "co2_g", "renewable_bought_wh"):
+            hh[col] = pd.to_numeric(hh[col], errors="coerce").fillna(0)
         hh["renewable_wh"] = hh["self_consumed_wh"] + hh["renewable_bought_wh"]
         hh["kind"] = hh["household"].map(kinds)
-        hh = hh.rename(columns={"interval_id": "interval"})
+        hh = hh.rename(columns={"interval_id": "interval"}).sort_values(["household", "interval"], kind="stable")
         hh = hh[["interval", "household", "kind", "generation_wh", "consumption_wh", "import_wh", "export_wh",
                  "self_consumed_wh", "bought_wh", "sold_wh", "renewable_wh", "renewable_ratio", "co2_g"]]
         trades_out = trades.assign(seller=trades["seller"].map(owners), buyer=trades["buyer"].map(owners))
@@ -302,20 +306,21 @@ class Demo:
         r, cfg = run.region, run.cfg
         sym = cfg.local_currency.symbol
         total_trade_wh = int(trades["wh"].sum()) if len(trades) else 0
-        avg_price = (intervals["price"] * intervals["volume_wh"]).sum() / max(1, intervals["volume_wh"].sum())
+        traded = intervals[intervals["trades"] > 0]
+        avg_price = (traded["price"] * traded["volume_wh"]).sum() / max(1, traded["volume_wh"].sum())
         return {
             "intervals": len(intervals),
             "households": len(run.households),
             "readings accepted": int(len(hh)),
             "trades settled": int(len(trades)),
             "energy traded (kWh)": round(total_trade_wh / 1000, 3),
-            f"average price ({sym}/kWh)": round(float(avg_price), 3),
+            "average price per kWh": f"{float(avg_price):.3f} {sym}",
             "generation (kWh)": round(hh["generation_wh"].sum() / 1000, 3),
             "consumption (kWh)": round(hh["consumption_wh"].sum() / 1000, 3),
             "WATT supply (kWh)": watt_to_wh(r["WattToken"].functions.totalSupply().call()) / 1000,
-            "battery fees (TSL)": sum(fees.values()) / 1e18,
-            "C-REV issued (t-CO2e)": r.crev.token.functions.totalIssued().call() / 1e18,
-            "C-REV retired (t-CO2e)": r.crev.token.functions.totalRetired().call() / 1e18,
+            "battery fees (TSL)": round(sum(fees.values()) / 1e18, 6),
+            "C-REV issued (t-CO2e)": round(r.crev.token.functions.totalIssued().call() / 1e18, 6),
+            "C-REV retired (t-CO2e)": round(r.crev.token.functions.totalRetired().call() / 1e18, 6),
             "CO2 from grid (kg)": round(hh["co2_g"].sum() / 1000, 3),
             "settlement gas": int(intervals["gas_used"].sum()),
         }

@@ -52,6 +52,8 @@ def main(verbose: bool) -> None:
               help="Number of households (default: as many as the config lists).")
 @click.option("--intervals", type=click.IntRange(1, 96 * 7), default=96, show_default=True,
               help="15-minute intervals to simulate (96 = one day).")
+@click.option("--start-hour", type=click.FloatRange(0, 23.75), default=0.0, show_default=True,
+              help="Hour of the day (UTC) the run starts at, e.g. 10 for a short sunny run.")
 @click.option("--second-intervals", type=click.IntRange(1, 96), default=8, show_default=True,
               help="Intervals the second region runs (from 10:00 of the next day).")
 @click.option("--speed", type=click.FloatRange(min=1, min_open=False), default=3600.0, show_default=True,
@@ -62,8 +64,8 @@ def main(verbose: bool) -> None:
               help="Use this node (it must allow evm_setNextBlockTimestamp) instead of starting anvil.")
 @click.option("--dao-via-sdk", is_flag=True,
               help="Run the noon DAO vote through the SDK instead of the `ape run dao` scripts (faster).")
-def demo(config, second_config, no_second, households, intervals, second_intervals, speed, out, rpc_url,
-         dao_via_sdk) -> None:
+def demo(config, second_config, no_second, households, intervals, start_hour, second_intervals, speed, out,
+         rpc_url, dao_via_sdk) -> None:
     """Run a simulated co-op day end to end on a self-started local chain.
 
     Starts anvil on a free port, deploys the region from --config and hands every admin role to
@@ -78,7 +80,8 @@ def demo(config, second_config, no_second, households, intervals, second_interva
     _sigterm_as_interrupt()
     logging.getLogger().setLevel(logging.WARNING)
     opts = DemoOptions(config=config, second_config=None if no_second else second_config,
-                       households=households, intervals=intervals, second_intervals=second_intervals,
+                       households=households, intervals=intervals, start_hour=start_hour,
+                       second_intervals=second_intervals,
                        speed=speed, out=out, rpc_url=rpc_url, dao_vote_via_scripts=not dao_via_sdk)
     d = Demo(opts)
     try:

@@ -43,6 +43,8 @@ from .tx import send
 log = logging.getLogger("gridcoop.region")
 
 TSL_UNIT = 10**18
+#: Gas the MeterRegistry gives the C-REV hook per reading.
+HOOK_GAS_LIMIT = 600_000
 
 
 def to_units(amount: float | Decimal, decimals: int) -> int:
@@ -171,6 +173,8 @@ def deploy_region(
     region.contracts["CarbonReductionValue"] = crev.token
     region.contracts["RetirementCertificate"] = crev.certificate
     send(w3, deployer, registry.functions.setSelfConsumptionHook(crev.token.address))
+    # C-REV issuance of a holder's first lot costs ~285k gas (bench_crev); leave headroom
+    send(w3, deployer, registry.functions.setHookGasLimit(HOOK_GAS_LIMIT))
     say(f"MeterRegistry, EnergyMarket, BatteryStorage and C-REV deployed (factor {cfg.grid.crev_factor} g/kWh)")
 
     # 5. meters and batteries
