@@ -66,6 +66,10 @@ def call(fn: ContractFunction, *, sender: str | None = None, block: Any = "lates
         raise revert_from_exception(_label(fn), exc) from exc
 
 
+#: Gas limit = estimate × factor + constant (see :func:`build`).
+GAS_MARGIN = (1.2, 50_000)
+
+
 def build(
     w3: Web3,
     account: LocalAccount,
@@ -75,15 +79,23 @@ def build(
     nonce: int | None = None,
     gas: int | None = None,
 ) -> dict[str, Any]:
-    """Build (and simulate, via gas estimation) a transaction for ``fn`` sent by ``account``."""
+    """Build (and simulate, via gas estimation) a transaction for ``fn`` sent by ``account``.
+
+    Without ``gas`` the limit is the estimate plus :data:`GAS_MARGIN`: the estimate is taken
+    against the latest block, and a transaction mined in a later block (a new 15-minute slot, a
+    first write to a new storage slot) can need more. Unused gas is not charged.
+    """
     params: dict[str, Any] = {"from": account.address, "value": value, "chainId": w3.eth.chain_id}
     params["nonce"] = nonce if nonce is not None else w3.eth.get_transaction_count(account.address, "pending")
     if gas is not None:
         params["gas"] = gas
     try:
-        return fn.build_transaction(params)
+        tx = fn.build_transaction(params)
     except (ContractLogicError, ValueError) as exc:
         raise revert_from_exception(_label(fn), exc) from exc
+    if gas is None:
+        tx["gas"] = int(tx["gas"] * GAS_MARGIN[0]) + GAS_MARGIN[1]
+    return tx
 
 
 def send(
