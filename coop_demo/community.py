@@ -267,7 +267,8 @@ class CommunityRun:
         rec.readings = len(signed)
         # 3. the next interval closed for orders: clear and settle it
         result = self.keeper.settle_interval(iid + 1)
-        rec.interval = iid + 1
+        rec.interval = iid + 1  # the row is the settled interval (its readings arrive next step)
+        rec.time = self.clock.label(start + INTERVAL_SECONDS)
         if result.error:
             self.events.append(f"{rec.time} interval {iid + 1}: {result.state}: {result.error}")
         # no trade, no price (NaN leaves a gap in the plot instead of a fake zero)

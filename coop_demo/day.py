@@ -103,7 +103,7 @@ class Demo:
         second_report = None
         if second:
             self.console.rule(f"second region — {second.region} (same code, config {o.second_config})")
-            start2 = start + 86400 + 10 * 3600  # the next day, from 10:00
+            start2 = day_start(o.day, 0) + 86400 + 10 * 3600  # the next day, from 10:00
             run2 = self._community(second, w3, accounts, 1, sizes[0], start2, out / second.slug)
             self._play(run2, o.second_intervals, midday=False, retire=False)
             second_report = self._report(run2, out / second.slug)
@@ -142,7 +142,8 @@ class Demo:
         vote_at = (noon if 0 <= noon < intervals - 2 else intervals // 2) if midday else -1
         sym = cfg.local_currency.symbol
         self.console.print(f"[bold]running {intervals} intervals[/bold] (clock x{self.opts.speed:g})")
-        header = f"  {'time':>5}  {'price':>8}  {'kWh':>7}  {'trades':>6}  {'readings':>8}  {'battery kWh':>11}  gas"
+        header = (f"  {'time':>5}  {sym + '/kWh':>8}  {'kWh':>7}  {'trades':>6}  {'readings':>8}  {'battery kWh':>11}  "
+                  f"{'settlement gas':>14}  tx")
         self.console.print(header)
 
         def midday_hook(r: CommunityRun, rec) -> None:
@@ -155,8 +156,7 @@ class Demo:
             rec = run.step(k, on_midday=midday_hook if midday else None)
             self.console.print(
                 f"  {rec.time:>5}  {rec.price if rec.trades else 0:8.2f}  {rec.volume_wh / 1000:7.2f}  {rec.trades:6d}  "
-                f"{rec.readings:8d}  {rec.battery_soc_wh / 1000:11.2f}  {rec.gas_used:,}"
-                + (f"  {sym}/kWh" if k == 0 else ""))
+                f"{rec.readings:8d}  {rec.battery_soc_wh / 1000:11.2f}  {rec.gas_used:>14,}  {rec.tx[:12] or '-'}")
         if retire:
             self._retire(run)
 
