@@ -80,6 +80,8 @@ def test_medium_finding_fails_and_test_only_contracts_are_ignored(tmp_path):
             "contracts/market/Pricing.sol": MEDIUM.format(name="Pricing", disable=""),
             "contracts/mocks/MockPricing.sol": MEDIUM.format(name="MockPricing", disable=""),
             "contracts/test/TestPricing.sol": MEDIUM.format(name="TestPricing", disable=""),
+            "contracts/market/mocks/MarketMock.sol": MEDIUM.format(name="MarketMock", disable=""),
+            "contracts/meters/testing/MeterProbe.sol": MEDIUM.format(name="MeterProbe", disable=""),
         },
     )
     code, findings = _slither(project)
