@@ -19,13 +19,14 @@ SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*' 2>/dev/n
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup build test test-ape demo bench lint clean solc
+.PHONY: help setup build test test-ape demo bench lint clean solc slither
 
 help:
 	@echo "make test   - set up (venv, npm, compiler), compile, run all tests"
 	@echo "make demo   - set up, compile, run the co-op on a self-started anvil"
 	@echo "make bench  - set up, compile, run benchmarks -> bench/results.json"
 	@echo "make lint   - ruff over the Python code"
+	@echo "make slither - Slither static analysis of contracts/ (fails on medium/high findings)"
 	@echo "make clean  - remove build outputs (keeps .venv and node_modules)"
 
 $(PY_STAMP): requirements.lock pyproject.toml
@@ -59,7 +60,7 @@ $(ARTIFACTS): $(SOURCES) ape-config.yaml | setup
 
 build: setup $(ARTIFACTS)
 
-test: build
+test: build slither
 	@echo "==> Solidity fuzz tests (forge, through the solc-js facade)"
 	@forge test $(FORGE_ARGS)
 	@echo "==> Python tests (pytest against real anvil nodes)"
@@ -70,6 +71,24 @@ demo: build
 
 bench: build
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Slither static analysis (docs/static-analysis.md). crytic-compile drives `forge build` (through
+# the solc-js facade, see foundry.toml) into its own out/slither so forge test's cache is untouched;
+# slither.config.json holds the filters and fails on medium/high findings. The stamp skips the
+# analysis when no contract, config or pinned tool changed since the last clean pass.
+SLITHER_STAMP := out/slither.passed
+SLITHER_DEPS := $(SOURCES) slither.config.json foundry.toml package-lock.json requirements.lock
+
+slither: setup $(SLITHER_STAMP)
+
+$(SLITHER_STAMP): $(SLITHER_DEPS) | setup
+	@echo "==> Slither static analysis of contracts/ (through forge; fails on medium/high findings)"
+	@ln -sf ../../tools/solc/solc $(BIN)/solc
+	@rm -f $@; start=$$(date +%s); \
+	  FOUNDRY_OUT=out/slither FOUNDRY_CACHE_PATH=out/slither-cache $(BIN)/slither . $(SLITHER_ARGS) \
+	  || { echo "Slither found medium/high issues (or failed) - see docs/static-analysis.md to triage"; exit 1; }; \
+	  echo "==> Slither passed in $$(( $$(date +%s) - start )) s"
+	@touch $@
 
 lint: setup
 	$(BIN)/ruff check gridcoop_sdk meter_bridge keeper scripts tests bench

@@ -97,7 +97,7 @@ contract ContributionShares is AccessControl, ReentrancyGuard, IContributionShar
         Account storage a = _accounts[token][msg.sender];
         amount = a.credit / SCALE;
         if (amount == 0) return 0;
-        a.credit -= amount * SCALE;
+        a.credit %= SCALE; // the sub-unit remainder stays credited
         accounted[token] -= amount;
         emit RevenueClaimed(msg.sender, token, to, amount);
         IERC20(token).safeTransfer(to, amount);
@@ -139,6 +139,7 @@ contract ContributionShares is AccessControl, ReentrancyGuard, IContributionShar
         uint256 total = _totalShares;
         if (total == 0) return 0; // stays unaccounted: goes to the first shareholders
         arrived = IERC20(token).balanceOf(address(this)) - accounted[token];
+        // slither-disable-next-line incorrect-equality -- an exact "nothing new arrived" short-cut; a donation only makes arrived > 0, which is revenue by design
         if (arrived == 0) return 0;
         uint256 n = arrived * SCALE + carry[token];
         accPerShare[token] += n / total;

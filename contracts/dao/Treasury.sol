@@ -44,6 +44,7 @@ contract Treasury is ReentrancyGuard, ITreasury {
     VotingParams private _params;
     uint256 public proposalCount;
     mapping(uint256 id => Proposal) private _proposals;
+    // slither-disable-next-line uninitialized-state -- false positive: filled through a `Call[] storage` pointer in propose
     mapping(uint256 id => Call[]) private _calls;
     mapping(uint256 id => string) private _descriptions;
     mapping(uint256 id => address[]) private _voters;
@@ -182,6 +183,7 @@ contract Treasury is ReentrancyGuard, ITreasury {
         b.spent += uint128(amount); // amount <= remaining <= type(uint128).max
         emit BudgetSpent(roleId, token, to, amount, msg.sender, memo);
         if (token == address(0)) {
+            // slither-disable-next-line arbitrary-send-eth -- by design: a holder of the role's budget authority pays `to`, capped by the budget a passed proposal set
             (bool ok,) = to.call{value: amount}("");
             if (!ok) revert TreasuryEthTransferFailed(to, amount);
         } else {
@@ -193,6 +195,7 @@ contract Treasury is ReentrancyGuard, ITreasury {
     function budget(uint256 roleId, address token) external view returns (Budget memory b) {
         b = _budgets[roleId][token];
         if (b.period != 0 && block.timestamp >= uint256(b.periodStart) + b.period) {
+            // slither-disable-next-line divide-before-multiply -- intended flooring: skip whole periods only, so periods stay aligned to the start
             b.periodStart += uint64(((block.timestamp - b.periodStart) / b.period) * b.period);
             b.spent = 0;
         }
@@ -201,6 +204,7 @@ contract Treasury is ReentrancyGuard, ITreasury {
     function _roll(Budget storage b) private {
         if (b.period != 0 && block.timestamp >= uint256(b.periodStart) + b.period) {
             // periods stay aligned to the start: skip every whole period that has passed
+            // slither-disable-next-line divide-before-multiply -- intended flooring: skip whole periods only, so periods stay aligned to the start
             b.periodStart += uint64(((block.timestamp - b.periodStart) / b.period) * b.period);
             b.spent = 0;
         }

@@ -51,6 +51,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         bool cancelled;
     }
 
+    // slither-disable-next-line uninitialized-state -- false positive: written through `OrderState storage` pointers (fills in settle, cancelOrder)
     mapping(bytes32 orderHash => OrderState) internal _orders;
     /// @inheritdoc IEnergyMarket
     mapping(uint64 intervalId => bool) public settledIntervals;
@@ -188,14 +189,15 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
     {
         uint256 n = orders.length;
         hashes = new bytes32[](n);
-        address lastToken;
+        address lastToken = address(0);
         for (uint256 i; i < n; ++i) {
             Order calldata o = orders[i];
             if (o.intervalId != intervalId) revert MarketWrongInterval(i, o.intervalId);
             if (o.side > BUY) revert MarketInvalidSide(i);
             if (block.timestamp > o.expiry) revert MarketOrderExpired(i, o.expiry);
             address token = o.paymentToken;
-            if (token != lastToken) {
+            // The first order is always checked: address(0) is never allowed (setPaymentToken refuses it).
+            if (i == 0 || token != lastToken) {
                 if (!paymentTokenAllowed[token]) revert MarketPaymentTokenNotAllowed(token);
                 lastToken = token;
             }
@@ -213,8 +215,10 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
             address signer;
             ECDSA.RecoverError err;
             if (sig.length == 64) {
+                // slither-disable-next-line unused-return -- only the error argument is dropped; err and signer are checked below
                 (signer, err,) = ECDSA.tryRecover(digest, bytes32(sig[0:32]), bytes32(sig[32:64]));
             } else {
+                // slither-disable-next-line unused-return -- only the error argument is dropped; err and signer are checked below
                 (signer, err,) =
                     ECDSA.tryRecover(digest, uint8(sig[64]), bytes32(sig[0:32]), bytes32(sig[32:64]));
             }
@@ -325,6 +329,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
             if (f == 0) continue;
             Order calldata o = orders[i];
             if (o.side == SELL) {
+                // slither-disable-next-line arbitrary-send-erc20 -- o.maker signed this order (EIP-712/ERC-1271, _verifyOrders)
                 w.safeTransferFrom(o.maker, address(this), f * WATT_PER_WH);
                 inflow[0] += f * WATT_PER_WH;
             } else {
@@ -335,6 +340,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
                     before[nt] = IERC20(token).balanceOf(address(this));
                     ++nt;
                 }
+                // slither-disable-next-line arbitrary-send-erc20 -- o.maker signed this order (EIP-712/ERC-1271, _verifyOrders)
                 IERC20(token).safeTransferFrom(o.maker, address(this), money[i]);
                 inflow[k] += money[i];
             }

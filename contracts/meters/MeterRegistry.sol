@@ -323,6 +323,7 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
             ss := calldataload(add(signature.offset, 32))
             sv := byte(0, calldataload(add(signature.offset, 64)))
         }
+        // slither-disable-next-line unused-return -- only the error argument is dropped; err decides below
         (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, sv, sr, ss);
         return err == ECDSA.RecoverError.NoError ? signer : address(0);
     }
@@ -387,9 +388,13 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
     }
 
     function _burnImport(bytes32 id, address owner, uint64 importWh) private {
-        uint256 held = watt.balanceOf(owner) / WATT_PER_WH;
-        uint256 burnWh = importWh <= held ? importWh : held;
-        if (burnWh != 0) watt.burn(owner, burnWh * WATT_PER_WH);
+        // Only whole Wh are burnt: the owner's balance rounded down to a whole Wh, capped at the import.
+        uint256 balance = watt.balanceOf(owner);
+        uint256 wholeWh = balance - (balance % WATT_PER_WH);
+        uint256 importAmount = uint256(importWh) * WATT_PER_WH;
+        uint256 burnAmount = importAmount <= wholeWh ? importAmount : wholeWh;
+        uint256 burnWh = burnAmount / WATT_PER_WH; // exact: burnAmount is a whole number of Wh
+        if (burnWh != 0) watt.burn(owner, burnAmount);
         if (burnWh < importWh) {
             uint64 shortfall = importWh - uint64(burnWh); // burnWh < importWh
             uint256 debt = _debtWh[owner] + shortfall;

@@ -204,6 +204,7 @@ contract BatteryStorage is IBatteryStorage, AccessControl, ReentrancyGuard {
         effectiveSlot = _slot() + 1;
         Checkpoint[] storage cps = _rates[batteryId];
         Checkpoint storage last = cps[cps.length - 1];
+        // slither-disable-next-line incorrect-equality -- exact slot match is the intent: a second change in the same slot replaces the pending one
         if (last.fromSlot == effectiveSlot) {
             // A second change within the same slot replaces the pending one; nothing was charged at it.
             last.rate = newRate;
@@ -275,6 +276,7 @@ contract BatteryStorage is IBatteryStorage, AccessControl, ReentrancyGuard {
         uint256 lossWh = wh - whOut;
         emit Discharged(batteryId, msg.sender, whOut, lossWh, slot);
         if (lossWh > 0) IWattToken(address(watt)).burn(address(this), lossWh * WATT_PER_WH);
+        // slither-disable-next-line divide-before-multiply -- intended: energy leaves in whole Wh; the rounded-off part is in lossWh and burnt above
         if (whOut > 0) watt.safeTransfer(msg.sender, whOut * WATT_PER_WH);
     }
 
@@ -419,7 +421,7 @@ contract BatteryStorage is IBatteryStorage, AccessControl, ReentrancyGuard {
         uint256 n = owners.length;
         if (n == 0 || n > MAX_OWNERS) revert StorageInvalidOwners(n);
         if (shares.length != n) revert StorageInvalidOwners(shares.length);
-        uint256 total;
+        uint256 total = 0;
         for (uint256 i; i < n; ++i) {
             if (owners[i] == address(0) || shares[i] == 0) revert StorageInvalidOwners(i);
             for (uint256 j; j < i; ++j) {
@@ -500,7 +502,7 @@ contract BatteryStorage is IBatteryStorage, AccessControl, ReentrancyGuard {
         uint256[] storage shares = _shares[batteryId];
         uint256 total = _totalShares[batteryId];
         uint256 n = owners.length;
-        uint256 given;
+        uint256 given = 0;
         uint256[] memory parts = new uint256[](n);
         for (uint256 i = 1; i < n; ++i) {
             parts[i] = (ownersPart * shares[i]) / total;

@@ -93,6 +93,7 @@ contract CarbonReductionValue is ERC20, AccessControl, ICarbonReductionValue {
         if (selfConsumedWh > type(uint64).max) revert CrevEnergyTooLarge(selfConsumedWh);
         uint256 factor = emissionFactorAt(intervalId);
         uint256 amount = selfConsumedWh * factor * UNITS_PER_WH_G_PER_KWH;
+        // slither-disable-next-line incorrect-equality -- amount is computed from arguments (energy x factor), not a balance: zero means nothing to issue
         if (amount == 0) return;
         uint256 lotId = ++lotCount;
         // Casts are safe: wh < 2^64 checked above, factor <= MAX_FACTOR_G_PER_KWH (< 2^32), and so
@@ -149,6 +150,7 @@ contract CarbonReductionValue is ERC20, AccessControl, ICarbonReductionValue {
         FactorEntry storage last = _schedule[_schedule.length - 1];
         if (last.effectiveFromInterval > earliest) earliest = last.effectiveFromInterval;
         if (effectiveFrom < earliest) revert CrevFactorNotForward(effectiveFrom, earliest);
+        // slither-disable-next-line incorrect-equality -- exact interval match is the intent: rescheduling the same pending interval replaces its factor
         if (effectiveFrom == last.effectiveFromInterval) last.factorGPerKwh = factorGPerKwh;
         else _schedule.push(FactorEntry(effectiveFrom, factorGPerKwh));
         emit EmissionFactorScheduled(effectiveFrom, factorGPerKwh);
@@ -181,7 +183,7 @@ contract CarbonReductionValue is ERC20, AccessControl, ICarbonReductionValue {
     /// @inheritdoc ICarbonReductionValue
     function lotsOf(address holder) external view returns (uint256[] memory lotIds, uint256[] memory amounts) {
         uint256[] storage q = _queue[holder];
-        uint256 n;
+        uint256 n = 0;
         for (uint256 i = _head[holder]; i < q.length; ++i) {
             if (_lotBalance[q[i]][holder] != 0) ++n;
         }
@@ -211,7 +213,7 @@ contract CarbonReductionValue is ERC20, AccessControl, ICarbonReductionValue {
     function transferLots(address to, uint256[] calldata lotIds, uint256[] calldata amounts) external {
         if (lotIds.length != amounts.length) revert CrevLengthMismatch(lotIds.length, amounts.length);
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
-        uint256 total;
+        uint256 total = 0;
         for (uint256 i; i < lotIds.length; ++i) {
             uint256 id = lotIds[i];
             uint256 amount = amounts[i];
@@ -273,6 +275,7 @@ contract CarbonReductionValue is ERC20, AccessControl, ICarbonReductionValue {
         if (periodEnd < periodStart) revert CrevInvalidPeriod(periodStart, periodEnd);
         _burn(holder, amount); // reverts with ERC20InsufficientBalance before anything else changes
         totalRetired += amount;
+        // slither-disable-next-line reentrancy-no-eth -- certificate is the immutable RetirementCertificate deployed by this constructor; its mint uses _mint (no receiver callback) and cannot re-enter
         certificateId = IRetirementCertificate(certificate).mint(
             IRetirementCertificate.Retirement({
                 holder: holder,
@@ -319,6 +322,7 @@ contract CarbonReductionValue is ERC20, AccessControl, ICarbonReductionValue {
             uint256 id = q[i];
             uint256 bal = _lotBalance[id][from];
             uint256 take = bal < amount ? bal : amount;
+            // slither-disable-next-line incorrect-equality -- take == bal exactly when the lot is used up (take = min(bal, amount)); not a balance an outsider can skew
             if (take == bal) {
                 // Lot exhausted for `from`: pop it (every entry before it is exhausted too).
                 delete _lotBalance[id][from];

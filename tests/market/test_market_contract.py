@@ -228,6 +228,16 @@ def test_token_not_allowed_is_refused(env):
     assert err.error_name == "MarketPaymentTokenNotAllowed" and err.error_args["token"] == other.address
 
 
+
+def test_zero_address_payment_token_is_refused_by_name(env):
+    """address(0) is never an allowed token; the first order's token is checked even when it is 0
+    (it used to slip past the "same token as the previous order" short-cut and fail later, unnamed)."""
+    iid = env.current_interval()
+    zero = "0x" + "00" * 20
+    orders = _one_pair(env, sell={"payment_token": zero}, buy={"payment_token": zero})
+    err = refused(env, iid, orders, [pack_trade(0, 1, 500, 25)])
+    assert err.error_name == "MarketPaymentTokenNotAllowed" and int(err.error_args["token"], 16) == 0
+
 def test_batch_too_big_is_refused(env):
     send(env.w3, env.admin, env.market.functions.setMaxBatchSize(1))
     iid = env.current_interval()

@@ -5,9 +5,9 @@ forward only, welcome grants and roles."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from storage_helpers import GRANT, SLOT, TSL, mine_at, next_slot_start, set_next_timestamp
+from storage_helpers import GRANT, SLOT, TSL, chain_snapshot, mine_at, next_slot_start, set_next_timestamp
 from web3.logs import DISCARD
 
 from gridcoop_sdk import TransactionFailed
@@ -256,28 +256,49 @@ def test_split_owners_shares_and_pull_payments(env):
     assert st_sdk.claimable(s, env.owners[1].address) == o1
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     fee=st.integers(min_value=1, max_value=10**24) | st.sampled_from([1, 9, 10, 11, 19, 99, 101, 10**18 + 7]),
     shares=st.lists(st.integers(min_value=1, max_value=10**6), min_size=1, max_size=5),
 )
+@example(fee=10**24, shares=[1, 10**6, 3, 7, 1])  # the largest fee: more than the 1,000 TSL a user starts with
 def test_split_adds_up_to_the_unit_for_awkward_amounts(env, fee, shares):
-    """A 1 kWh deposit paid within its slot owes exactly the rate, so the rate is the fee."""
+    """A 1 kWh deposit paid within its slot owes exactly the rate, so the rate is the fee.
+
+    Every example runs inside its own chain snapshot (the examples share one ``env``) and funds
+    the payer for exactly this example, so examples are independent of each other and of order.
+    """
+    with chain_snapshot(env.w3):
+        _split_example(env, fee, shares)
+
+
+def _split_example(env, fee, shares):
     w3, s, alice = env.w3, env.storage, env.users[0]
     candidates = [*env.owners, env.users[2], env.users[1]]
     owners = [(w.address, sh) for w, sh in zip(candidates, shares, strict=False)]
     bid = st_sdk.register_battery(w3, env.deployer, s, meter_id="h", capacity_wh=1_000, efficiency_bps=10_000,
                                   fee_rate=fee, owners=owners)
-    t0 = next_slot_start(w3, 1)
+    # The fee can exceed the 1,000 TSL the env gives each user: fund this example's fee (the
+    # deployer holds the rest of the fixed TSL supply).
+    send(w3, env.deployer, env.tsl.functions.transfer(alice.address, fee))
     send(w3, alice, env.watt.functions.approve(s.address, 10**30))
     send(w3, alice, env.tsl.functions.approve(s.address, 10**30))
+    watt0 = env.watt.functions.balanceOf(alice.address).call()
+    tsl0 = env.tsl.functions.balanceOf(alice.address).call()
+    # Pick the slot only now, after every set-up transaction, and pin each block's time
+    # explicitly: a slow machine then cannot move deposit and payment into different slots.
+    t0 = next_slot_start(w3, 1)
     set_next_timestamp(w3, t0)
-    send(w3, alice, s.functions.deposit(bid, 1_000, b"\0" * 32))
+    deposited = send(w3, alice, s.functions.deposit(bid, 1_000, b"\0" * 32))
     set_next_timestamp(w3, t0 + 1)
     receipt = send(w3, alice, s.functions.payFees(bid))
+    assert w3.eth.get_block(deposited["blockNumber"])["timestamp"] // SLOT == t0 // SLOT
+    assert w3.eth.get_block(receipt["blockNumber"])["timestamp"] // SLOT == t0 // SLOT
     (paid,) = _events(s, receipt, "FeePaid")
     credited = _events(s, receipt, "OwnerCredited")
     assert paid["amount"] == fee
+    assert env.tsl.functions.balanceOf(alice.address).call() == tsl0 - fee
     assert paid["ownersPart"] + paid["marketingPart"] + paid["platformPart"] == fee
     assert paid["marketingPart"] == fee // 10 and paid["platformPart"] == fee // 10
     assert sum(c["amount"] for c in credited) == paid["ownersPart"]
@@ -287,6 +308,7 @@ def test_split_adds_up_to_the_unit_for_awkward_amounts(env, fee, shares):
         assert sum(c["amount"] for c in credited if c["owner"] == addr) == expect
     set_next_timestamp(w3, t0 + 2)
     send(w3, alice, s.functions.withdraw(bid, 1_000))
+    assert env.watt.functions.balanceOf(alice.address).call() == watt0  # 100 % efficiency: all back
 
 
 # ----------------------------------------------------------------------------- welcome grants
