@@ -74,6 +74,7 @@ class GatewayConfig(BaseModel):
     batch_size: int = Field(default=100, ge=1, le=500)
     interval: int = 900
     skew: float = Field(default=60.0, gt=0)
+    reconcile_every: float = Field(default=10.0, gt=0)  # s between reorg checks (needs rpc_url)
     meters: list[MeterConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

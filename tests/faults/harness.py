@@ -216,7 +216,7 @@ def keeper_service(stack: Stack, workdir: Path, *, port: int | None = None, poll
 def bridge_service(stack: Stack, workdir: Path, keeper_url: str, modbus_port: int, clock_path: Path,
                    names: list[str], *, poll: float = 0.1, rpc_url: str | None = None,
                    batch_size: int = 100) -> Service:
-    cfg = {
+    cfg = {"reconcile_every": 1.0,
         "chain_id": stack.chain_id, "registry": stack.registry.address, "outbox": str(workdir / "outbox.sqlite"),
         "pusher": "http", "keeper_url": keeper_url, "poll_interval": poll, "batch_size": batch_size,
         "meters": [{"name": n, "key_hex_env": f"FAULT_DEV_{i}",
@@ -248,3 +248,143 @@ def outbox_status(path: Path) -> dict:
         return ob.status()
     finally:
         ob.close()
+
+
+class Run:
+    """Keeper + bridge subprocesses, the Modbus simulator and both clocks for one fault scenario."""
+
+    def __init__(self, stack: Stack, workdir: Path, names: list[str], *, keeper_port: int | None = None):
+        from meter_bridge.cli import FileClock
+        from meter_bridge.simulator import MeterSimulator
+
+        self.stack, self.workdir, self.names = stack, workdir, names
+        self.clock_path = workdir / "meter-clock"
+        self.meter_t = DAY0 + 9 * 3600 + 1
+        set_file_clock(self.clock_path, self.meter_t)
+        self.modbus_port = free_port()
+        self.sim = MeterSimulator(households(names), clock=FileClock(str(self.clock_path)),
+                                  port=self.modbus_port).start()
+        self.keeper, self.keeper_url = keeper_service(stack, workdir, port=keeper_port)
+        self.bridge = bridge_service(stack, workdir, self.keeper_url, self.modbus_port, self.clock_path, names,
+                                     rpc_url=stack.url)
+        self.outbox = workdir / "outbox.sqlite"
+        self.accepted_orders: dict[int, set[str]] = {}
+
+    # -- processes
+    def start(self) -> Run:
+        self.keeper.start()
+        self.bridge.start()
+        self.wait_keeper()
+        self.wait_anchored()
+        return self
+
+    def wait_keeper(self, timeout: float = 60) -> None:
+        wait_for(lambda: healthy(self.keeper_url), timeout, f"keeper health ({self.keeper.log_text()[-800:]})")
+
+    def anchors(self) -> dict[str, int | None]:
+        if not self.outbox.exists():
+            return {}
+        ob = Outbox(self.outbox)
+        try:
+            return {n: (ob.anchor(n) or {}).get("start") for n in self.names}
+        finally:
+            ob.close()
+
+    def wait_anchored(self, timeout: float = 60) -> None:
+        """Until the bridge has sampled every meter at the current meter-clock boundary."""
+        b = int(self.meter_t // 900) * 900
+        wait_for(lambda: all(v == b for v in self.anchors().values()) and len(self.anchors()) == len(self.names),
+                 timeout, f"bridge anchored at {b} ({self.bridge.log_text()[-800:]})")
+
+    def close(self) -> None:
+        self.bridge.stop()
+        self.keeper.stop()
+        self.sim.stop()
+
+    # -- clocks
+    def next_meter_interval(self) -> None:
+        self.meter_t = (int(self.meter_t // 900) + 1) * 900 + 1
+        set_file_clock(self.clock_path, self.meter_t)
+
+    def nudge_meter_clock(self, seconds: float = 5) -> None:
+        """Move the meter clock a little inside the interval (lets the bridge's push back-off expire)."""
+        b = int(self.meter_t // 900) * 900
+        self.meter_t = min(self.meter_t + seconds, b + 55)
+        set_file_clock(self.clock_path, self.meter_t)
+
+    # -- orders
+    def submit(self, signed: SignedOrder, timeout: float = 60) -> str:
+        """Submit until the keeper has it (201, or 409 'already submitted' after a lost answer)."""
+        h = "0x" + signed.hash.hex()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                r = httpx.post(self.keeper_url + "/v1/orders", json=signed.to_dict(), timeout=10)
+                if r.status_code == 201 or (r.status_code == 409 and "already submitted" in r.text):
+                    self.accepted_orders.setdefault(signed.order.interval_id, set()).add(h)
+                    return h
+                raise AssertionError(f"order refused: {r.status_code} {r.text}")
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                if not self.keeper.alive():
+                    self.keeper.start()
+                time.sleep(0.2)
+
+    def interval(self, iid: int) -> dict:
+        return httpx.get(f"{self.keeper_url}/v1/intervals/{iid}", timeout=10).json()
+
+    def wait_settled(self, iids, timeout: float = 90) -> None:
+        def done():
+            for i in iids:
+                if self.interval(i)["state"] not in ("settled", "empty"):
+                    self.nudge_meter_clock(0)
+                    return False
+            return True
+
+        wait_for(done, timeout, f"intervals {list(iids)} settled ({self.keeper.log_text()[-1500:]})", poll=0.3)
+
+    def wait_drained(self, timeout: float = 90) -> None:
+        def done():
+            st = outbox_status(self.outbox)
+            if st["pending"]:
+                self.nudge_meter_clock(5)
+            return st["pending"] == 0
+        wait_for(done, timeout, f"outbox drained ({self.bridge.log_text()[-1500:]})", poll=0.3)
+
+    # -- checks
+    def check_exactly_once(self, from_block: int = 0) -> dict:
+        """Every interval with orders settled once on chain; every signed reading on chain once."""
+        st = self.stack
+        for iid, hashes in self.accepted_orders.items():
+            evs = st.settled_events(iid, from_block)
+            assert len(evs) == 1, f"interval {iid}: {len(evs)} IntervalSettled events"
+            assert st.market.functions.settledIntervals(iid).call()
+            rows = httpx.get(f"{self.keeper_url}/v1/orders", params={"interval": iid}, timeout=10).json()["orders"]
+            known = {o["hash"]: o for o in rows}
+            assert hashes <= set(known), f"interval {iid}: accepted orders lost: {hashes - set(known)}"
+            assert all(o["status"] in ("filled", "partially_filled", "unfilled") for o in rows), rows
+            trades = st.market.events.Trade().get_logs(from_block=from_block, argument_filters={"intervalId": iid})
+            info = self.interval(iid)
+            assert sum(t.args.wh for t in trades) == info["volume_wh"] == evs[0].args.energyWh
+            assert sum(o["filled_wh"] for o in rows if o["side"] == "sell") == info["volume_wh"]
+            assert sum(o["filled_wh"] for o in rows if o["side"] == "buy") == info["volume_wh"]
+        ob = Outbox(self.outbox)
+        try:
+            rows = ob.rows()
+        finally:
+            ob.close()
+        assert all(r["status"] in ("accepted", "duplicate") for r in rows), [r for r in rows if r["status"] not in
+                                                                          ("accepted", "duplicate")]
+        signed = {(r["meter_id"], r["sequence"]) for r in rows}
+        on_chain = st.reading_keys(from_block)
+        assert len(on_chain) == len(set(on_chain)), "a reading was accepted twice"
+        assert set(on_chain) == signed, (sorted(set(on_chain) ^ signed))[:5]
+        by_meter: dict[str, list[int]] = {}
+        for m, q in signed:
+            by_meter.setdefault(m, []).append(q)
+        for m, seqs in by_meter.items():
+            seqs.sort()
+            assert seqs == list(range(seqs[0], seqs[-1] + 1)), f"meter {m}: gap in intervals {seqs}"
+        return {"intervals": len(self.accepted_orders), "readings": len(signed),
+                "orders": sum(len(v) for v in self.accepted_orders.values())}
