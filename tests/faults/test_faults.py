@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import threading
 import time
 
@@ -62,9 +63,20 @@ def test_node_restart_with_settlement_and_readings_in_the_mempool(tmp_path, wall
 
         wait_for(lambda: pool() >= 2, 60, "settlement and readings batch in the mempool")
         assert not stack.market.functions.settledIntervals(iid).call()
+        last_ts = chain_now(w3)
         node.stop()                               # SIGTERM: state dumped, mempool gone
         time.sleep(1.0)                           # services see the node down
-        node = Anvil(port=port, extra_args=["--state", str(state)], log_path=tmp_path / "anvil.log").start()
+        # anvil reloads blocks and state but not its clock offset (the test moved chain time ahead
+        # of the wall clock); a real chain's time never goes back, so hold the services while the
+        # restarted node gets its clock back, then let them continue.
+        for svc in (run.keeper, run.bridge):
+            os.kill(svc.proc.pid, signal.SIGSTOP)
+        try:
+            node = Anvil(port=port, extra_args=["--state", str(state)], log_path=tmp_path / "anvil.log").start()
+            advance_chain(w3, last_ts + 1)
+        finally:
+            for svc in (run.keeper, run.bridge):
+                os.kill(svc.proc.pid, signal.SIGCONT)
         assert pool() == 0 and not stack.market.functions.settledIntervals(iid).call()
         run.wait_settled([iid])
         run.wait_drained()
