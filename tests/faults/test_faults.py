@@ -132,6 +132,7 @@ ROUNDS = 8 if FULL else 3
 def test_sigkill_loop_keeper_and_bridge(own_anvil, wallets, deployments_dir, tmp_path, seed):
     """Seeded random SIGKILLs of both services during order intake, settlement and pushes."""
     rng = random.Random(seed)
+    krng = random.Random(seed + 1)  # the background killer's own stream
     stack = deploy_stack(own_anvil.w3, own_anvil.url, wallets, households=NAMES)
     run = Run(stack, tmp_path, NAMES).start()
     w3 = stack.w3
@@ -140,13 +141,13 @@ def test_sigkill_loop_keeper_and_bridge(own_anvil, wallets, deployments_dir, tmp
 
     def killer():
         while not stop.is_set():
-            if stop.wait(rng.uniform(0.3, 2.0)):
+            if stop.wait(krng.uniform(0.5, 3.0)):
                 return
-            victim = run.keeper if rng.random() < 0.5 else run.bridge
+            victim = run.keeper if krng.random() < 0.5 else run.bridge
             if victim.alive():
                 victim.kill()
-                kills.append((victim.name, round(time.monotonic(), 2)))
-                if stop.wait(rng.uniform(0.0, 0.5)):
+                kills.append((victim.name, "random"))
+                if stop.wait(krng.uniform(0.0, 0.5)):
                     return
                 victim.start()
 
@@ -154,17 +155,33 @@ def test_sigkill_loop_keeper_and_bridge(own_anvil, wallets, deployments_dir, tmp
     try:
         t.start()
         iids = []
+        phases = ("before-orders", "mid-orders", "after-gate", "after-meter-boundary")
+
+        def maybe_kill(phase, plan):
+            for svc in (run.keeper, run.bridge):
+                if plan[svc.name] == phase and svc.alive():
+                    svc.kill()
+                    kills.append((svc.name, phase))
+                    svc.start()
+
         for r in range(ROUNDS):
+            plan = {"keeper": rng.choice(phases), "bridge": rng.choice(phases)}
             iid = chain_now(w3) // 900 + 2
             iids.append(iid)
-            _orders(run, iid, seed * 100 + r)
+            maybe_kill("before-orders", plan)
+            book = stack.book(iid, random.Random(seed * 100 + r))
+            for i, signed in enumerate(book):
+                if i == len(book) // 2:
+                    maybe_kill("mid-orders", plan)
+                run.submit(signed)
             advance_chain(w3, iid * 900 + 1)
-            # the bridge must sample each boundary once (inside its 60 s skew window) to close the
-            # interval: wait until it has, whatever it is killed in between
-            for _ in range(len(NAMES)):
-                pass
+            time.sleep(rng.uniform(0.0, 0.6))
+            maybe_kill("after-gate", plan)
             run.next_meter_interval()
-            wait_for(lambda: run.bridge.alive() or run.bridge.start() and False, 30, "bridge up")
+            time.sleep(rng.uniform(0.0, 0.6))
+            maybe_kill("after-meter-boundary", plan)
+            # the bridge must sample each boundary once to close the interval (the file clock holds
+            # still until it has, however often it is killed meanwhile)
             wait_for(lambda: all(v == int(run.meter_t // 900) * 900 for v in run.anchors().values()), 90,
                      "bridge closed the interval")
         stop.set()
@@ -177,7 +194,7 @@ def test_sigkill_loop_keeper_and_bridge(own_anvil, wallets, deployments_dir, tmp
         run.wait_drained(timeout=120)
         totals = run.check_exactly_once()
         assert totals["intervals"] == ROUNDS and totals["readings"] == ROUNDS * len(NAMES)
-        assert len(kills) >= 2, kills
+        assert {k[0] for k in kills} == {"keeper", "bridge"}, kills
         print(f"seed {seed}: {len(kills)} SIGKILLs {kills}; totals {totals}; outbox {outbox_status(run.outbox)}")
     finally:
         stop.set()

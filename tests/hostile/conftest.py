@@ -9,3 +9,23 @@ import pytest
 @pytest.fixture(autouse=True)
 def _function_isolation():
     yield
+
+
+@pytest.fixture(scope="session")
+def _session_isolation():
+    yield
+
+
+@pytest.fixture(scope="package")
+def _package_isolation():
+    yield
+
+
+@pytest.fixture(scope="module")
+def _module_isolation():
+    yield
+
+
+@pytest.fixture(scope="class")
+def _class_isolation():
+    yield
