@@ -20,7 +20,6 @@ import threading
 from typing import Any
 
 import requests
-
 from eth_account.signers.local import LocalAccount
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse

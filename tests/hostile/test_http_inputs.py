@@ -7,12 +7,12 @@ import json
 
 import httpx
 import pytest
+from faults.harness import DAY0, deploy_stack
 
 from gridcoop_sdk.readings import Reading, ReadingSigner, meter_id
 from keeper.api import create_app, serve_in_thread
 from keeper.relay import readings_router
 from keeper.service import Keeper
-from faults.harness import DAY0, deploy_stack
 
 NAMES = ["hostile-1", "hostile-2"]
 
