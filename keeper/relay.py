@@ -125,4 +125,21 @@ def readings_router(w3: Web3, account: LocalAccount, registry: Contract, *, max_
                  len(answer["rejected"]))
         return answer
 
+    @router.get("/v1/readings/last/{meter_id}")
+    def last_sequence(meter_id: str) -> Any:
+        """The registry's last accepted sequence of a meter: lets a gateway without its own node
+        notice readings that a reorg removed after the relay reported them accepted."""
+        if not _HEX32.match(meter_id):
+            return JSONResponse(status_code=422, content={"error": "meter_id: must be 0x + 64 hex digits",
+                                                          "field": "meter_id"})
+        try:
+            info = registry.functions.getMeter(bytes.fromhex(meter_id[2:])).call()
+        except (ConnectionError, TimeoutError, OSError, requests.exceptions.RequestException) as exc:
+            return JSONResponse(status_code=503, content={"error": f"node unreachable: {type(exc).__name__}",
+                                                          "field": None})
+        except Exception:
+            return JSONResponse(status_code=404, content={"error": f"meter {meter_id} is not registered",
+                                                          "field": "meter_id"})
+        return {"meter_id": meter_id.lower(), "last_sequence": int(info[8])}
+
     return router

@@ -58,7 +58,7 @@ def build_gateway(cfg: GatewayConfig, *, clock: Callable[[], float] = time.time,
     else:
         assert cfg.keeper_url
         pusher = HttpPusher(cfg.keeper_url)
-    chain_view = None
+    chain_view = pusher.last_sequence if isinstance(pusher, HttpPusher) else None
     if registry is not None:
         def chain_view(mid: bytes, _reg=registry) -> int:
             return int(_reg.functions.getMeter(mid).call()[8])  # lastSequence

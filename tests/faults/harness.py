@@ -253,7 +253,8 @@ def outbox_status(path: Path) -> dict:
 class Run:
     """Keeper + bridge subprocesses, the Modbus simulator and both clocks for one fault scenario."""
 
-    def __init__(self, stack: Stack, workdir: Path, names: list[str], *, keeper_port: int | None = None):
+    def __init__(self, stack: Stack, workdir: Path, names: list[str], *, keeper_port: int | None = None,
+                 gateway_rpc: bool = True):
         from meter_bridge.cli import FileClock
         from meter_bridge.simulator import MeterSimulator
 
@@ -266,7 +267,7 @@ class Run:
                                   port=self.modbus_port).start()
         self.keeper, self.keeper_url = keeper_service(stack, workdir, port=keeper_port)
         self.bridge = bridge_service(stack, workdir, self.keeper_url, self.modbus_port, self.clock_path, names,
-                                     rpc_url=stack.url)
+                                     rpc_url=stack.url if gateway_rpc else None)
         self.outbox = workdir / "outbox.sqlite"
         self.accepted_orders: dict[int, set[str]] = {}
 

@@ -89,10 +89,13 @@ def test_node_restart_with_settlement_and_readings_in_the_mempool(tmp_path, wall
         node.stop()
 
 
+@pytest.mark.parametrize("gateway_node", ["own-rpc", "relay-only"])
 def test_reorg_removes_settlement_and_readings_and_both_are_resubmitted(own_anvil, wallets, deployments_dir,
-                                                                         tmp_path):
+                                                                         tmp_path, gateway_node):
+    """The bridge checks its accepted readings against the registry's last sequence, through its
+    own node (rpc_url) or, without one, through the keeper relay (GET /v1/readings/last/…)."""
     stack = deploy_stack(own_anvil.w3, own_anvil.url, wallets, households=NAMES)
-    run = Run(stack, tmp_path, NAMES).start()
+    run = Run(stack, tmp_path, NAMES, gateway_rpc=gateway_node == "own-rpc").start()
     try:
         w3 = stack.w3
         iid = chain_now(w3) // 900 + 2

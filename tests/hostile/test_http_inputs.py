@@ -165,6 +165,9 @@ def test_oversized_body_without_content_length_is_refused(server):
     ("GET", "/v1/orders?status=weird", 422, "status"),
     ("GET", "/v1/orders/0x1234", 404, "hash"),
     ("GET", "/v1/nowhere", 404, None),
+    ("GET", "/v1/readings/last/0x12", 422, "meter_id"),
+    ("GET", "/v1/readings/last/" + "zz" * 33, 422, "meter_id"),
+    ("GET", "/v1/readings/last/0x" + "00" * 32, 404, "meter_id"),
     ("PUT", "/v1/orders", 405, None),
     ("DELETE", "/v1/orders/0x" + "00" * 32, 422, "signature"),
 ])
