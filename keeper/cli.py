@@ -18,6 +18,7 @@ import time
 import click
 from eth_account import Account
 from sqlalchemy.exc import SQLAlchemyError
+from web3 import Web3
 
 from gridcoop_sdk.exceptions import GridcoopError
 from gridcoop_sdk.orders import Order, sign_order
@@ -40,8 +41,6 @@ def _key(key_env: str) -> str:
 
 
 def _connect_market(rpc_url: str, market: str | None, chain_id: int | None):
-    from web3 import Web3
-
     from gridcoop_sdk.chain import connect
     from gridcoop_sdk.contracts import at
 
@@ -121,7 +120,13 @@ def serve(rpc_url, market, chain_id, db_url, key_env, mode, host, port, speed, p
 
             from .relay import readings_router
 
-            addr = relay_registry if relay_registry.startswith("0x") else address_of(w3.eth.chain_id, relay_registry)
+            try:
+                addr = relay_registry if relay_registry.startswith("0x") else address_of(w3.eth.chain_id,
+                                                                                         relay_registry)
+            except GridcoopError as exc:
+                raise click.BadParameter(str(exc), param_hint="--relay-registry") from exc
+            if not Web3.is_address(addr) or not w3.eth.get_code(Web3.to_checksum_address(addr)):
+                raise click.BadParameter(f"no MeterRegistry contract at {addr!r}", param_hint="--relay-registry")
             routers.append(readings_router(w3, Account.from_key(_key(relay_key_env)), at(w3, "MeterRegistry", addr)))
     except GridcoopError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -138,6 +138,9 @@ def test_keeper_cli_refuses_bad_options(anvil, w3, deployer, tmp_path, monkeypat
            "--db")
     _check(r.invoke(keeper_main, ["serve", "--rpc-url", anvil.url, "--market", market, "--db",
                                   f"sqlite:///{tmp_path}/no/such/dir/k.db"]), "--db")
+    for reg in ("0xnonsense", ADDR, "sakura.NoSuchRecord"):
+        _check(r.invoke(keeper_main, serve + ["--rpc-url", anvil.url, "--market", market, "--relay-registry", reg,
+                                              "--port", str(free_port())]), "relay")
     monkeypatch.setenv("GRIDCOOP_KEEPER_KEY", "not-a-key")
     _check(r.invoke(keeper_main, serve + ["--rpc-url", anvil.url, "--market", market]), "GRIDCOOP_KEEPER_KEY")
     monkeypatch.delenv("GRIDCOOP_KEEPER_KEY")
