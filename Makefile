@@ -19,10 +19,11 @@ SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*' 2>/dev/n
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup build test test-ape demo bench lint clean solc slither
+.PHONY: help setup build test test-full test-ape demo bench lint clean solc slither
 
 help:
 	@echo "make test   - set up (venv, npm, compiler), compile, run all tests"
+	@echo "make test-full - make test plus the heaviest fault/load profiles (GRIDCOOP_TEST_FULL=1)"
 	@echo "make demo   - set up, compile, run the co-op on a self-started anvil"
 	@echo "make bench  - set up, compile, run benchmarks -> bench/results.json"
 	@echo "make lint   - ruff over the Python code"
@@ -65,6 +66,10 @@ test: build slither
 	@forge test $(FORGE_ARGS)
 	@echo "==> Python tests (pytest against real anvil nodes)"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Heaviest profiles: SIGKILL loop over 3 seeds x 8 intervals, the bench-size load test (docs/hardening.md).
+test-full: build
+	GRIDCOOP_TEST_FULL=1 $(MAKE) --no-print-directory test
 
 demo: build
 	$(BIN)/gridcoop demo $(DEMO_ARGS)

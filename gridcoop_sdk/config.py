@@ -34,6 +34,9 @@ def read_yaml(path: str | Path) -> Any:
         text = p.read_text()
     except FileNotFoundError as exc:
         raise ConfigError("file not found", source=str(p)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not a text file (UTF-8 YAML expected; byte {exc.start} is 0x{exc.object[exc.start]:02x})",
+                          source=str(p)) from exc
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", source=str(p)) from exc
     try:

@@ -60,8 +60,13 @@ def colour_bytes(colour: str | bytes | None) -> bytes:
         if len(colour) != 32:
             raise OrderError("colour", f"must be 32 bytes, got {len(colour)}")
         return colour
+    if not isinstance(colour, str):
+        raise OrderError("colour", f"must be a name like 'solar' or 0x-hex bytes32, got {type(colour).__name__}")
     if colour.startswith("0x") and len(colour) == 66:
-        return bytes.fromhex(colour[2:])
+        try:
+            return bytes.fromhex(colour[2:])
+        except ValueError as exc:
+            raise OrderError("colour", f"not hex: {colour!r}") from exc
     raw = colour.encode()
     if len(raw) > 32:
         raise OrderError("colour", f"name longer than 32 bytes: {colour!r}")
@@ -100,7 +105,9 @@ class Order:
                 object.__setattr__(self, name, to_checksum_address(value))
             except (ValueError, TypeError) as exc:
                 raise OrderError(name, f"not an address: {value!r}") from exc
-        if self.side not in SIDES:
+        if not isinstance(self.partially_fillable, bool):
+            raise OrderError("partially_fillable", f"must be true or false, got {self.partially_fillable!r}")
+        if not isinstance(self.side, str) or self.side not in SIDES:
             raise OrderError("side", f"must be 'sell' or 'buy', got {self.side!r}")
         object.__setattr__(self, "colour", colour_bytes(self.colour))
         for name, hi in (("interval_id", _MAX_U64), ("expiry", _MAX_U64), ("amount_wh", _MAX_U96),
@@ -219,6 +226,11 @@ class SignedOrder:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SignedOrder:
+        if not isinstance(d, dict):
+            raise OrderError("json", f"a signed order is a JSON object, got {type(d).__name__}")
+        unknown = sorted(set(d) - {"order", "signature", "chain_id", "market", "hash"})
+        if unknown:
+            raise OrderError(unknown[0], "unknown field")
         for key in ("order", "signature", "chain_id", "market"):
             if key not in d:
                 raise OrderError(key, "missing")
@@ -232,13 +244,16 @@ class SignedOrder:
             raise OrderError("signature", "not hex") from exc
         if len(sig) not in (64, 65) and len(sig) > 4096:
             raise OrderError("signature", f"unexpected length {len(sig)}")
-        if not isinstance(d["chain_id"], int):
-            raise OrderError("chain_id", "must be an integer")
+        if not isinstance(d["chain_id"], int) or isinstance(d["chain_id"], bool) or not 0 < d["chain_id"] < 2**64:
+            raise OrderError("chain_id", f"must be an integer chain id (1..2**64-1), got {d['chain_id']!r}")
         try:
             market = to_checksum_address(d["market"])
         except (ValueError, TypeError) as exc:
             raise OrderError("market", f"not an address: {d['market']!r}") from exc
-        return cls(order=order, signature=sig, chain_id=d["chain_id"], market=market)
+        signed = cls(order=order, signature=sig, chain_id=d["chain_id"], market=market)
+        if "hash" in d and str(d["hash"]).lower() != "0x" + signed.hash.hex():
+            raise OrderError("hash", f"{d['hash']!r} is not this order's EIP-712 hash 0x{signed.hash.hex()}")
+        return signed
 
     @classmethod
     def from_json(cls, text: str) -> SignedOrder:

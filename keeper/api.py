@@ -21,11 +21,12 @@ import time
 from collections.abc import Sequence
 
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from web3 import Web3
 
 from gridcoop_sdk.orders import OrderError, SignedOrder
 
@@ -35,6 +36,12 @@ from .service import Keeper, OrderRejected
 log = logging.getLogger("gridcoop.keeper.api")
 
 MAX_BODY_BYTES = 16 * 1024
+BODY_LIMITS = {"/v1/readings": 1024 * 1024}
+"""Per-path body limits above the default (a relay batch of 500 signed readings is ~330 KB)."""
+TOP_LEVEL_FIELDS = frozenset({"order", "signature", "chain_id", "market", "hash"})
+ORDER_STATUSES = (D.ORDER_OPEN, D.ORDER_CANCELLED, D.ORDER_DROPPED, D.ORDER_FILLED, D.ORDER_PARTIAL,
+                  D.ORDER_UNFILLED)
+MAX_INTERVAL = 2**63 - 1  # interval ids are uint64 on chain; SQLite integers are signed 64-bit
 
 
 def _err(status: int, message: str, field: str | None = None) -> JSONResponse:
@@ -59,11 +66,15 @@ def orders_router(keeper: Keeper) -> APIRouter:
             return _err(400, "body is not valid JSON", "body")
         if not isinstance(body, dict):
             return _err(422, "body must be a JSON object (SignedOrder.to_dict())", "body")
+        unknown = sorted(set(body) - TOP_LEVEL_FIELDS)
+        if unknown:
+            return _err(422, f"{unknown[0]}: unknown field (expected {', '.join(sorted(TOP_LEVEL_FIELDS))})",
+                        unknown[0])
         try:
             signed = SignedOrder.from_dict(body)
         except OrderError as exc:
-            return _err(422, str(exc), exc.field if exc.field.startswith("order") or exc.field in (
-                "signature", "chain_id", "market", "json") else f"order.{exc.field}")
+            return _err(422, str(exc), exc.field if exc.field.startswith("order") or exc.field in
+                        TOP_LEVEL_FIELDS | {"json"} else f"order.{exc.field}")
         except (TypeError, ValueError) as exc:
             return _err(422, f"malformed order: {exc}", "order")
         try:
@@ -73,7 +84,14 @@ def orders_router(keeper: Keeper) -> APIRouter:
         return {"hash": row.hash, "status": row.status, "interval_id": row.interval_id}
 
     @r.get("/orders")
-    def list_orders(interval: int | None = None, maker: str | None = None, status: str | None = None):
+    def list_orders(interval: int | None = Query(None, ge=0, le=MAX_INTERVAL), maker: str | None = None,
+                    status: str | None = None):
+        if maker:
+            if not Web3.is_address(maker):
+                return _err(422, f"maker: not an address: {maker[:60]!r}", "maker")
+            maker = Web3.to_checksum_address(maker)
+        if status and status not in ORDER_STATUSES:
+            return _err(422, f"status: one of {', '.join(ORDER_STATUSES)}", "status")
         with keeper.db.session() as s:
             q = select(D.OrderRow).order_by(D.OrderRow.seq)
             if interval is not None:
@@ -86,6 +104,8 @@ def orders_router(keeper: Keeper) -> APIRouter:
 
     @r.get("/orders/{order_hash}")
     def get_order(order_hash: str):
+        if len(order_hash) != 66:
+            return _err(404, f"no order {order_hash[:80]} (an order hash is 0x + 64 hex digits)", "hash")
         with keeper.db.session() as s:
             o = s.scalar(select(D.OrderRow).where(D.OrderRow.hash == order_hash.lower()))
             if o is None:
@@ -107,7 +127,7 @@ def orders_router(keeper: Keeper) -> APIRouter:
         return {"hash": row.hash, "status": row.status}
 
     @r.get("/intervals/{interval_id}")
-    def interval(interval_id: int):
+    def interval(interval_id: int = Path(ge=0, le=MAX_INTERVAL)):
         res = keeper.result(interval_id)
         with keeper.db.session() as s:
             trades = [{"seller": t.seller, "buyer": t.buyer, "wh": t.wh, "price": int(t.price), "money": t.money,
@@ -129,19 +149,25 @@ def orders_router(keeper: Keeper) -> APIRouter:
     return r
 
 
-def create_app(keeper: Keeper, *, routers: Sequence[APIRouter] = (), max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    """The keeper's FastAPI app. ``routers``: extra APIRouters (e.g. a reading relay)."""
+def create_app(keeper: Keeper, *, routers: Sequence[APIRouter] = (), max_body_bytes: int = MAX_BODY_BYTES,
+               body_limits: dict[str, int] | None = None) -> FastAPI:
+    """The keeper's FastAPI app. ``routers``: extra APIRouters (e.g. a reading relay).
+
+    Bodies are limited to ``max_body_bytes`` except on the paths in ``body_limits``
+    (default :data:`BODY_LIMITS`: 1 MiB for the reading relay)."""
     app = FastAPI(title="gridcoop keeper", version="1")
+    limits = BODY_LIMITS if body_limits is None else body_limits
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
+        limit = limits.get(request.url.path, max_body_bytes)
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
-            return _err(413, f"body larger than {max_body_bytes} bytes", "body")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return _err(413, f"body larger than {limit} bytes", "body")
         if length is None and request.method in ("POST", "PUT", "DELETE", "PATCH"):
             body = await request.body()
-            if len(body) > max_body_bytes:
-                return _err(413, f"body larger than {max_body_bytes} bytes", "body")
+            if len(body) > limit:
+                return _err(413, f"body larger than {limit} bytes", "body")
         return await call_next(request)
 
     @app.exception_handler(RequestValidationError)

@@ -17,6 +17,8 @@ import time
 
 import click
 from eth_account import Account
+from sqlalchemy.exc import SQLAlchemyError
+from web3 import Web3
 
 from gridcoop_sdk.exceptions import GridcoopError
 from gridcoop_sdk.orders import Order, sign_order
@@ -31,6 +33,10 @@ def _key(key_env: str) -> str:
     key = os.environ.get(key_env)
     if not key:
         raise click.UsageError(f"set {key_env} to the hex private key that signs (never pass keys as arguments)")
+    try:
+        Account.from_key(key)
+    except Exception as exc:
+        raise click.ClickException(f"{key_env} does not hold a valid hex private key") from exc
     return key
 
 
@@ -38,8 +44,13 @@ def _connect_market(rpc_url: str, market: str | None, chain_id: int | None):
     from gridcoop_sdk.chain import connect
     from gridcoop_sdk.contracts import at
 
+    if market is not None and not Web3.is_address(market):
+        raise click.BadParameter(f"not an address: {market!r}", param_hint="--market")
     w3 = connect(rpc_url, expected_chain_id=chain_id)
-    return w3, at(w3, "EnergyMarket", market)
+    m = at(w3, "EnergyMarket", market)
+    if not w3.eth.get_code(m.address):
+        raise click.ClickException(f"no contract at {m.address} on chain {w3.eth.chain_id} (--market)")
+    return w3, m
 
 
 url_option = click.option("--url", default=lambda: os.environ.get("GRIDCOOP_KEEPER_URL", DEFAULT_URL),
@@ -80,10 +91,11 @@ def _keeper(rpc_url, market, chain_id, db_url, key_env, mode, clock=time.time, p
 @keeper_key_option
 @mode_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the HTTP API listens on.")
-@click.option("--port", type=int, default=8700, show_default=True, help="Port of the HTTP API.")
-@click.option("--speed", type=float, default=None,
+@click.option("--port", type=click.IntRange(1, 65535), default=8700, show_default=True, help="Port of the HTTP API.")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Run the keeper's clock this many times faster than real time (demo); default: chain time.")
-@click.option("--poll", type=float, default=1.0, show_default=True, help="Seconds between settlement rounds.")
+@click.option("--poll", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="Seconds between settlement rounds.")
 @click.option("--relay-registry", default=None, metavar="ADDRESS|RECORD",
               help="Also relay meter readings (POST /v1/readings) to this MeterRegistry (address or "
                    "deployment record such as sakura.MeterRegistry).")
@@ -108,11 +120,22 @@ def serve(rpc_url, market, chain_id, db_url, key_env, mode, host, port, speed, p
 
             from .relay import readings_router
 
-            addr = relay_registry if relay_registry.startswith("0x") else address_of(w3.eth.chain_id, relay_registry)
+            try:
+                addr = relay_registry if relay_registry.startswith("0x") else address_of(w3.eth.chain_id,
+                                                                                         relay_registry)
+            except GridcoopError as exc:
+                raise click.BadParameter(str(exc), param_hint="--relay-registry") from exc
+            if not Web3.is_address(addr) or not w3.eth.get_code(Web3.to_checksum_address(addr)):
+                raise click.BadParameter(f"no MeterRegistry contract at {addr!r}", param_hint="--relay-registry")
             routers.append(readings_router(w3, Account.from_key(_key(relay_key_env)), at(w3, "MeterRegistry", addr)))
     except GridcoopError as exc:
         raise click.ClickException(str(exc)) from exc
-    handle = serve_in_thread(create_app(k, routers=routers), host, port, log_level="info")
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"--db {db_url}: {str(exc).splitlines()[0]}") from exc
+    try:
+        handle = serve_in_thread(create_app(k, routers=routers), host, port, log_level="info")
+    except RuntimeError as exc:
+        raise click.ClickException(f"{exc} (is --port {port} in use?)") from exc
     click.echo(f"keeper API on {handle.url}; settling market {m.address} (Ctrl-C stops)")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -132,13 +155,16 @@ def serve(rpc_url, market, chain_id, db_url, key_env, mode, host, port, speed, p
 @db_option
 @keeper_key_option
 @mode_option
-@click.option("--interval", "interval_id", type=int, required=True, help="Interval id (unix start / 900).")
+@click.option("--interval", "interval_id", type=click.IntRange(0, 2**63 - 1), required=True,
+              help="Interval id (unix start / 900).")
 def settle(rpc_url, market, chain_id, db_url, key_env, mode, interval_id):
     """Settle one interval now (idempotent: a settled interval prints its stored result)."""
     try:
         res = _keeper(rpc_url, market, chain_id, db_url, key_env, mode).settle_interval(interval_id)
     except GridcoopError as exc:
         raise click.ClickException(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"--db {db_url}: {str(exc).splitlines()[0]}") from exc
     click.echo(json.dumps(res.__dict__, indent=2, default=str))
     if res.state not in ("settled", "empty"):
         sys.exit(1)
@@ -172,7 +198,8 @@ def _resolve_interval(text: str, now: float) -> int:
 @main.command()
 @click.argument("side", type=click.Choice(["buy", "sell"]))
 @click.argument("amount")
-@click.option("--price", type=int, required=True, help="Limit price in payment-token base units per kWh.")
+@click.option("--price", type=click.IntRange(min=1), required=True,
+              help="Limit price in payment-token base units per kWh.")
 @click.option("--interval", "interval_text", default="next", show_default=True,
               help="Delivery interval: 'next', '+N' or an interval id.")
 @click.option("--token", envvar="GRIDCOOP_PAYMENT_TOKEN", required=True,

@@ -386,8 +386,18 @@ class Keeper:
         stop = stop or self._stop
         log.info("keeper %s running for market %s on chain %s (mode %s)", self.account.address,
                  self.market.address, self.chain_id, self.mode)
+        down_since: float | None = None
         while not stop.is_set():
-            self.run_once()
+            try:
+                self.run_once()
+                if down_since is not None:
+                    log.info("node reachable again after %.1fs; resuming", time.monotonic() - down_since)
+                    down_since = None
+            except Exception as exc:  # node down or restarting: keep serving the API and retry
+                if down_since is None:
+                    down_since = time.monotonic()
+                    log.warning("settlement round failed (%s: %s); retrying every %.1fs", type(exc).__name__,
+                                str(exc).splitlines()[0][:200] if str(exc) else "", self.poll_interval)
             stop.wait(self.poll_interval)
 
     def stop(self) -> None:

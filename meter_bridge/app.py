@@ -58,4 +58,9 @@ def build_gateway(cfg: GatewayConfig, *, clock: Callable[[], float] = time.time,
     else:
         assert cfg.keeper_url
         pusher = HttpPusher(cfg.keeper_url)
-    return Gateway(sites, Outbox(cfg.outbox, clock=clock), pusher, clock=clock, batch_size=cfg.batch_size)
+    chain_view = pusher.last_sequence if isinstance(pusher, HttpPusher) else None
+    if registry is not None:
+        def chain_view(mid: bytes, _reg=registry) -> int:
+            return int(_reg.functions.getMeter(mid).call()[8])  # lastSequence
+    return Gateway(sites, Outbox(cfg.outbox, clock=clock), pusher, clock=clock, batch_size=cfg.batch_size,
+                   chain_view=chain_view, reconcile_every=cfg.reconcile_every)

@@ -65,7 +65,7 @@ clock_options = [
                       "(tests and demos drive the simulator and the gateway together this way)."),
     click.option("--clock-start", type=float, default=None, metavar="UNIX",
                  help="Start the clock at this Unix time (with --speed for an accelerated demo)."),
-    click.option("--speed", type=float, default=1.0, show_default=True,
+    click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
                  help="Clock speed factor (96 runs a day in 15 minutes)."),
 ]
 
@@ -110,7 +110,8 @@ def run(config_path: str, poll_interval: float | None, clock_file: str | None, c
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, default=5020, show_default=True, help="TCP port (502 needs root).")
+@click.option("--port", type=click.IntRange(1, 65535), default=5020, show_default=True,
+              help="TCP port (502 needs root).")
 @click.option("--households", type=int, default=2, show_default=True,
               help="Number of households; household i has grid meter unit 2i+1 and PV meter unit 2i+2.")
 @click.option("--pv-peak-w", type=int, default=5000, show_default=True, help="PV peak power per household (W).")
@@ -135,7 +136,7 @@ def simulate(host: str, port: int, households: int, pv_peak_w: int, load_kwh_day
     stop = _stop_event()
     try:
         sim = MeterSimulator(hh, clock=_clock(clock_file, clock_start, speed), host=host, port=port).start()
-    except (GridcoopError, ValueError, OSError) as exc:
+    except (GridcoopError, ValueError, OSError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
     for h in hh:
         click.echo(f"{h.name}: grid meter unit {h.grid_unit} ({grid_map}), PV meter unit {h.pv_unit} ({pv_map})")
@@ -186,9 +187,14 @@ def status(config_path: str | None, outbox_path: str | None, as_json: bool) -> N
             raise click.ClickException(str(exc)) from exc
     if not Path(outbox_path).exists():  # type: ignore[arg-type]
         raise click.ClickException(f"no outbox at {outbox_path}")
-    ob = Outbox(outbox_path)  # type: ignore[arg-type]
-    st = ob.status()
-    st["refused"] = ob.rows(["rejected"])
+    import sqlite3
+
+    try:
+        ob = Outbox(outbox_path)  # type: ignore[arg-type]
+        st = ob.status()
+        st["refused"] = ob.rows(["rejected"])
+    except sqlite3.DatabaseError as exc:
+        raise click.ClickException(f"{outbox_path} is not a readable outbox: {exc}") from exc
     if as_json:
         click.echo(json.dumps(st, indent=2))
         return
@@ -234,6 +240,10 @@ def register(rpc_url: str, registry: str | None, registrar_key_env: str, meter_n
     key = os.environ.get(registrar_key_env)
     if not key:
         raise click.UsageError(f"set {registrar_key_env} to the registrar's hex key")
+    try:
+        Account.from_key(key)
+    except Exception as exc:
+        raise click.ClickException(f"{registrar_key_env} does not hold a valid hex private key") from exc
     if bool(signer) == bool(key_file):
         raise click.UsageError("give exactly one of --signer or --key-file")
     if key_file:

@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gridcoop_sdk.config import load_model
 from gridcoop_sdk.exceptions import ConfigError
@@ -74,7 +74,17 @@ class GatewayConfig(BaseModel):
     batch_size: int = Field(default=100, ge=1, le=500)
     interval: int = 900
     skew: float = Field(default=60.0, gt=0)
+    reconcile_every: float = Field(default=10.0, gt=0)  # s between reorg checks (needs rpc_url)
     meters: list[MeterConfig] = Field(min_length=1)
+
+    @field_validator("registry")
+    @classmethod
+    def _address(cls, v: str | None) -> str | None:
+        from web3 import Web3
+
+        if v is not None and not Web3.is_address(v):
+            raise ValueError(f"not an address: {v!r}")
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> GatewayConfig:
@@ -111,7 +121,15 @@ def load_device_key(m: MeterConfig, *, source: str = "config") -> bytes:
         if not text:
             raise ConfigError(f"environment variable {m.key_hex_env} is not set", source=source,
                               key=f"meters[{m.name}].key_hex_env")
-        return bytes.fromhex(text.removeprefix("0x"))
+        try:
+            key = bytes.fromhex(text.strip().removeprefix("0x"))
+        except ValueError as exc:
+            raise ConfigError(f"environment variable {m.key_hex_env} is not a hex private key", source=source,
+                              key=f"meters[{m.name}].key_hex_env") from exc
+        if len(key) != 32:
+            raise ConfigError(f"environment variable {m.key_hex_env} holds {len(key)} bytes, a key is 32",
+                              source=source, key=f"meters[{m.name}].key_hex_env")
+        return key
     assert m.key_file
     passphrase = os.environ.get(m.key_passphrase_env)
     if passphrase is None:

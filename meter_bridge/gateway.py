@@ -66,7 +66,8 @@ class Site:
 class Gateway:
     def __init__(self, sites: list[Site], outbox: Outbox, pusher: Pusher, *,
                  clock: Callable[[], float] = time.time, batch_size: int = 100,
-                 backoff_initial: float = 1.0, backoff_max: float = 60.0):
+                 backoff_initial: float = 1.0, backoff_max: float = 60.0,
+                 chain_view: Callable[[bytes], int] | None = None, reconcile_every: float = 10.0):
         self.sites = sites
         self.outbox = outbox
         self.pusher = pusher
@@ -77,6 +78,11 @@ class Gateway:
         self._backoff = 0.0
         self.next_push_at = 0.0
         self._fault = _Fault(os.environ.get("METER_BRIDGE_FAULT", ""))
+        # chain_view(meter_id) -> the registry's last accepted sequence; lets the gateway notice
+        # readings that a reorg removed after the chain had accepted them (see reconcile()).
+        self.chain_view = chain_view
+        self.reconcile_every = reconcile_every
+        self._next_reconcile = 0.0
         for site in sites:
             site.builder.restore(outbox.anchor(site.name))
 
@@ -130,6 +136,28 @@ class Gateway:
             log.error("chain refused %s sequence %s: %s (kept in the outbox)", m, s, reason)
         return result
 
+    def reconcile(self) -> int:
+        """Re-open readings the outbox holds as accepted but the chain no longer has (a reorg
+        dropped the block that accepted them). Needs ``chain_view``; returns how many reopened."""
+        if self.chain_view is None:
+            return 0
+        reopened = 0
+        for site in self.sites:
+            mid = site.builder.meter_id
+            try:
+                last = int(self.chain_view(mid))
+            except Exception as exc:  # node down: try again next time
+                log.warning("reorg check for %s failed: %s", site.name, str(exc).splitlines()[0][:200] if str(exc) else exc)
+                return reopened
+            n = self.outbox.reopen_vanished("0x" + mid.hex(), last)
+            if n:
+                log.warning("%s: %d accepted reading(s) after sequence %d are no longer on chain (reorg); "
+                            "re-submitting", site.name, n, last)
+                reopened += n
+        if reopened:
+            self.next_push_at = 0.0
+        return reopened
+
     def drain(self) -> None:
         """Push until nothing is pending or a push fails."""
         while self.outbox.count("pending") and self.push_once() is not None:
@@ -141,6 +169,9 @@ class Gateway:
         log.info("gateway running: %d meter(s), polling every %.1fs", len(self.sites), poll_interval)
         while not stop.is_set():
             self.poll_once()
+            if self.chain_view is not None and time.monotonic() >= self._next_reconcile:
+                self._next_reconcile = time.monotonic() + self.reconcile_every
+                self.reconcile()
             if self.clock() >= self.next_push_at:
                 self.drain()
             stop.wait(poll_interval)

@@ -111,6 +111,23 @@ class Outbox:
 
         self._tx(work)
 
+    def reopen_vanished(self, meter_id_hex: str, last_on_chain: int) -> int:
+        """After a reorg: readings of ``meter_id_hex`` marked accepted/duplicate whose sequence is
+        above the chain's last accepted sequence are no longer on chain; make them pending again
+        (the next push re-submits the same signed bytes). Returns how many were reopened."""
+        now = self.clock()
+
+        def work(db: sqlite3.Connection) -> int:
+            cur = db.execute("UPDATE readings SET status='pending', updated=? WHERE meter_id=? AND sequence>? "
+                             "AND status IN ('accepted','duplicate')", (now, meter_id_hex.lower(), int(last_on_chain)))
+            if cur.rowcount:
+                db.execute("INSERT INTO log(t, kind, detail) VALUES (?,?,?)",
+                           (now, "reorg", f"{meter_id_hex} readings after sequence {last_on_chain} vanished from "
+                                          f"the chain ({cur.rowcount}); re-submitting"))
+            return cur.rowcount
+
+        return self._tx(work)
+
     def note(self, kind: str, detail: str) -> None:
         """Keep an error or problem for ``status`` (push failures, missed polls, meter resets)."""
         self._tx(lambda db: db.execute("INSERT INTO log(t, kind, detail) VALUES (?,?,?)",

@@ -80,3 +80,14 @@ class HttpPusher:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise PushError(f"keeper at {self.url} answered an unexpected body: {resp.text[:300]}") from exc
+
+    def last_sequence(self, mid: bytes) -> int:
+        """The registry's last accepted sequence of meter ``mid``, asked through the keeper relay
+        (``GET /v1/readings/last/0x…``); the gateway's reorg check when it has no node of its own."""
+        url = f"{self.url}/last/0x{mid.hex()}"
+        try:
+            resp = self.session.get(url, timeout=self.timeout)
+            resp.raise_for_status()
+            return int(resp.json()["last_sequence"])
+        except (requests.exceptions.RequestException, ValueError, KeyError, TypeError) as exc:
+            raise PushError(f"cannot ask {url}: {exc}") from exc
