@@ -49,3 +49,88 @@ contract TokensFuzzTest is TestBase {
         watt.mint(outsider, 1);
     }
 }
+
+/// @notice Drives random transfers, approvals, transferFroms, mints and burns among a few actors.
+contract TokensHandler is TestBase {
+    TeslaToken public immutable tsl;
+    WattToken public immutable watt;
+    address[4] internal actors = [address(0xA11CE), address(0xB0B), address(0xC4A5), address(0xD0D0)];
+    uint256 public ghostMinted;
+    uint256 public ghostBurnt;
+
+    constructor(TeslaToken tsl_, WattToken watt_) {
+        tsl = tsl_;
+        watt = watt_;
+    }
+
+    function actor(uint256 i) public view returns (address) {
+        return actors[i % actors.length];
+    }
+
+    function tslTransfer(uint256 from, uint256 to, uint256 amount) external {
+        address f = actor(from);
+        amount = bound(amount, 0, tsl.balanceOf(f));
+        vm.prank(f);
+        tsl.transfer(actor(to), amount);
+    }
+
+    function tslApproveAndPull(uint256 owner, uint256 spender, uint256 amount) external {
+        address o = actor(owner);
+        address s = actor(spender);
+        amount = bound(amount, 0, tsl.balanceOf(o));
+        vm.prank(o);
+        tsl.approve(s, amount);
+        vm.prank(s);
+        tsl.transferFrom(o, s, amount);
+    }
+
+    function wattMint(uint256 to, uint256 amount) external {
+        amount = bound(amount, 1, 1e30);
+        watt.mint(actor(to), amount);
+        ghostMinted += amount;
+    }
+
+    function wattBurn(uint256 from, uint256 amount) external {
+        address f = actor(from);
+        amount = bound(amount, 0, watt.balanceOf(f));
+        watt.burn(f, amount);
+        ghostBurnt += amount;
+    }
+
+    function wattTransfer(uint256 from, uint256 to, uint256 amount) external {
+        address f = actor(from);
+        amount = bound(amount, 0, watt.balanceOf(f));
+        vm.prank(f);
+        watt.transfer(actor(to), amount);
+    }
+}
+
+/// @notice Invariants over random sequences: TSL's supply never changes and stays with its
+///         holders; WATT's supply is always minted − burnt.
+contract TokensInvariantTest is TestBase {
+    TeslaToken internal tsl;
+    WattToken internal watt;
+    TokensHandler internal handler;
+
+    function setUp() public {
+        watt = new WattToken(address(this));
+        tsl = new TeslaToken(address(0xA11CE)); // the whole supply starts with the first actor
+        handler = new TokensHandler(tsl, watt);
+        watt.grantRole(watt.MINTER_ROLE(), address(handler));
+        watt.grantRole(watt.BURNER_ROLE(), address(handler));
+        targetContract(address(handler));
+    }
+
+    function invariant_tslSupplyIsConstant() public view {
+        assertEq(tsl.totalSupply(), 1_000_000_000 ether, "TSL supply");
+        uint256 held;
+        for (uint256 i; i < 4; ++i) {
+            held += tsl.balanceOf(handler.actor(i));
+        }
+        assertEq(held, 1_000_000_000 ether, "TSL held by the actors");
+    }
+
+    function invariant_wattSupplyIsMintedMinusBurnt() public view {
+        assertEq(watt.totalSupply(), handler.ghostMinted() - handler.ghostBurnt(), "WATT supply");
+    }
+}

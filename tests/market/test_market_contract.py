@@ -9,7 +9,7 @@ from web3.logs import DISCARD
 from gridcoop_sdk import TransactionFailed, wh_to_watt
 from gridcoop_sdk.contracts import deploy
 from gridcoop_sdk.eip712 import encode_type
-from gridcoop_sdk.orders import cancel_order, money_for, order_hash, pack_trade, sign_order
+from gridcoop_sdk.orders import SignedOrder, cancel_order, money_for, order_hash, pack_trade, sign_order
 from gridcoop_sdk.tx import send
 
 from .conftest import MAX, MONEY
@@ -303,3 +303,31 @@ def test_reentrant_token_is_refused(env):
     assert err.error_name == "ReentrancyGuardReentrantCall"
     assert env.market.functions.settledIntervals(iid).call() is False
     assert bal(env.token, env.buyers[0]) == MONEY
+
+
+@pytest.mark.parametrize("callback", ["settle", "cancel"])
+def test_erc1271_wallet_that_reenters_is_refused_and_changes_nothing(env, callback):
+    """A hostile contract wallet whose isValidSignature calls back into the market (settle or
+    cancelOrder): the market asks through a static call, so the re-entry fails, the wallet's order
+    is refused by name and no balance moves."""
+    wallet = deploy(env.w3, env.admin, "MarketReentrantWallet", env.market.address, record=False)
+    send(env.w3, env.admin, env.watt.functions.mint(wallet.address, wh_to_watt(1000)))
+    approve = env.watt.encode_abi("approve", args=[env.market.address, MAX])
+    send(env.w3, env.admin, wallet.functions.execute(env.watt.address, approve))
+    iid = env.current_interval()
+    o = env.order(env.sellers[0], "sell", 1000, 20)
+    o = type(o)(**{**o.__dict__, "maker": wallet.address})
+    so = SignedOrder(o, b"\x01" * 65, env.chain_id, env.market.address)
+    bo = env.sign(env.order(env.buyers[0], "buy", 1000, 30), env.buyers[0])
+    if callback == "settle":
+        data = env.market.encode_abi("settle", args=[iid, [so.order.as_tuple(), bo.order.as_tuple()],
+                                                     [so.signature, bo.signature], [pack_trade(0, 1, 1000, 25)]])
+    else:
+        data = env.market.encode_abi("cancelOrder", args=[bo.order.as_tuple()])
+    send(env.w3, env.admin, wallet.functions.setCallback(data))
+    before = (bal(env.watt, wallet.address), bal(env.token, env.buyers[0]))
+    err = refused(env, iid, [so, bo], [pack_trade(0, 1, 1000, 25)])
+    assert err.error_name == "MarketInvalidSignature" and err.error_args["orderIndex"] == 0
+    assert (bal(env.watt, wallet.address), bal(env.token, env.buyers[0])) == before
+    assert not env.market.functions.settledIntervals(iid).call()
+    assert not env.market.functions.cancelled(bo.hash).call()
