@@ -86,7 +86,11 @@ class Demo:
         if o.rpc_url:
             w3 = connect(o.rpc_url)
             url = o.rpc_url
+            # a running chain's clock only moves forward: play the day that starts after it
+            day0 = (int(w3.eth.get_block("latest")["timestamp"]) // 86400 + 1) * 86400
+            start = day0 + int(o.start_hour * 3600) // INTERVAL_SECONDS * INTERVAL_SECONDS
         else:
+            day0 = day_start(o.day, 0)
             self.node = Anvil(accounts=accounts_needed(sizes), extra_args=[
                 "--timestamp", str(start - 3600), "--gas-limit", "60000000",
             ], log_path=out / "anvil.log").start()
@@ -103,7 +107,7 @@ class Demo:
         second_report = None
         if second:
             self.console.rule(f"second region — {second.region} (same code, config {o.second_config})")
-            start2 = day_start(o.day, 0) + 86400 + 10 * 3600  # the next day, from 10:00
+            start2 = day0 + 86400 + 10 * 3600  # the next day, from 10:00
             run2 = self._community(second, w3, accounts, 1, sizes[0], start2, out / second.slug)
             self._play(run2, o.second_intervals, midday=False, retire=False)
             second_report = self._report(run2, out / second.slug)
