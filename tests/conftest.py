@@ -56,3 +56,34 @@ def watt(w3, deployer, deployments_dir):
 @pytest.fixture
 def tsl(w3, deployer, wallets, deployments_dir):
     return deploy(w3, deployer, "TeslaToken", wallets[9].address)
+
+
+# ape's pytest plugin is loaded in every pytest run and, by default, snapshots and reverts *its*
+# own node (anvil on 127.0.0.1:8545) around every test. gridcoop's tests run their own anvil on a
+# free port, and the fault-injection tests start and stop nodes; if ape's node is gone, every later
+# test would error in set-up. The tests in tests/ape deploy fresh contracts per test and do not
+# need the snapshots, so ape's isolation is switched off for the whole suite (ape skips its own
+# isolation when these fixture names are overridden).
+@pytest.fixture(autouse=True)
+def _function_isolation():
+    yield
+
+
+@pytest.fixture(scope="class")
+def _class_isolation():
+    yield
+
+
+@pytest.fixture(scope="module")
+def _module_isolation():
+    yield
+
+
+@pytest.fixture(scope="package")
+def _package_isolation():
+    yield
+
+
+@pytest.fixture(scope="session")
+def _session_isolation():
+    yield

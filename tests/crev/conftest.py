@@ -40,28 +40,3 @@ def issue(w3, deployer, issuer):
         return send(w3, deployer, issuer.functions.submit(meter(name), owner, interval_id, wh))
 
     return _issue
-
-
-# ape's pytest plugin injects chain-isolation fixtures (snapshot/revert on ape's own provider) into
-# every test; these tests use their own anvil and fresh contracts, so the isolation is switched off
-# here to keep ape's node out of the picture.
-@pytest.fixture(scope="session")
-def _session_isolation():
-    yield
-
-
-@pytest.fixture(scope="module")
-def _module_isolation():
-    yield
-
-
-@pytest.fixture
-def _function_isolation():
-    yield
-
-
-@pytest.fixture(autouse=True)
-def _no_ape_isolation(_function_isolation):
-    """Requesting ``_function_isolation`` (the no-op above) makes ape's runner skip its own isolation
-    set-up for these tests, which would otherwise query ape's node on port 8545 before each test."""
-    yield

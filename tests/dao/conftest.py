@@ -8,15 +8,6 @@ from gridcoop_sdk.contracts import deploy
 from gridcoop_sdk.dao import VotingParams, deploy_dao, handover
 
 
-@pytest.fixture(autouse=True)
-def _function_isolation():
-    """Neutralise ape's pytest isolation here: it snapshots ape's own provider (127.0.0.1:8545,
-    shared by every worktree on this machine) around each test. These tests use their own anvil
-    on a free port (the ``anvil`` fixture) and never ape's network; ape's runner skips its
-    isolation for any test that already has a fixture of this name."""
-    yield
-
-
 def warp(w3, seconds: int) -> None:
     """Advance anvil's clock by ``seconds`` and mine a block."""
     w3.provider.make_request("evm_increaseTime", [int(seconds)])

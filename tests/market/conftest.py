@@ -67,33 +67,3 @@ def make_env(w3, wallets, deployments_dir, *, gate_closure_delay: int = 0, max_b
 @pytest.fixture
 def env(w3, wallets, deployments_dir) -> MarketEnv:
     return make_env(w3, wallets, deployments_dir)
-
-
-# ape's pytest plugin snapshots/reverts *its* default network around every test; these tests use
-# their own anvil (free port), so ape's isolation is switched off here: with five worktrees
-# testing at once, ape's shared port-8545 node may belong to (and vanish with) another run.
-@pytest.fixture(scope="session")
-def _session_isolation():
-    yield
-
-
-@pytest.fixture(scope="package")
-def _package_isolation():
-    yield
-
-
-@pytest.fixture(scope="module")
-def _module_isolation():
-    yield
-
-
-@pytest.fixture(scope="class")
-def _class_isolation():
-    yield
-
-
-@pytest.fixture(autouse=True)
-def _function_isolation():
-    # autouse puts the name in every item's fixturenames, which makes ape's runtest-setup hook skip
-    # its isolation bookkeeping (that bookkeeping queries ape's port-8545 node).
-    yield

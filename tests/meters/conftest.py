@@ -55,10 +55,3 @@ def make_reading(mid: bytes, seq: int, *, gen=400, cons=250, exp=None, imp=None,
     s = T0 + 900 * seq if start is None else start
     return Reading(meter_id=mid, sequence=seq, interval_start=s, interval_end=s + 900, generation_wh=gen,
                    consumption_wh=cons, export_wh=exp, import_wh=imp, frequency_mhz=freq)
-
-
-@pytest.fixture(autouse=True)
-def _function_isolation():
-    """Neutralise ape's pytest isolation here: these tests run their own anvil nodes (never ape's
-    default network on port 8545); ape skips its snapshot logic when this fixture name is present."""
-    yield

@@ -12,24 +12,6 @@ from gridcoop_sdk.tx import send
 
 
 @pytest.fixture
-def _function_isolation():
-    """Replaces ape's per-test chain isolation for this folder (no-op).
-
-    ape's pytest plugin snapshots *its* provider around every test that uses custom fixtures; that
-    provider may be another worktree's anvil on port 8545, which can vanish mid-run. These tests use
-    their own anvil (the session fixture) and fresh contracts per test, so they need no snapshots.
-    ape skips its isolation for any test that already lists ``_function_isolation``.
-    """
-    yield
-
-
-def pytest_collection_modifyitems(config, items):  # noqa: ARG001
-    for item in items:
-        if "tests/storage/" in str(item.fspath).replace("\\", "/") and "_function_isolation" not in item.fixturenames:
-            item.fixturenames.append("_function_isolation")
-
-
-@pytest.fixture
 def env(w3, wallets, deployer, deployments_dir) -> Env:
     watt = deploy(w3, deployer, "WattToken", deployer.address)
     tsl = deploy(w3, deployer, "TeslaToken", deployer.address)
