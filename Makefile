@@ -19,7 +19,7 @@ SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*' 2>/dev/n
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup build test test-full test-ape demo bench lint clean solc slither
+.PHONY: help setup build test test-full demo bench lint clean solc slither
 
 help:
 	@echo "make test   - set up (venv, npm, compiler), compile, run all tests"
