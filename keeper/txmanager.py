@@ -99,12 +99,16 @@ class TxManager:
         except TransactionNotFound:
             return None
 
-    def is_pending(self, tx_hash: str) -> bool:
+    def node_status(self, tx_hash: str) -> str:
+        """``"unknown"`` (the node lost it or never had it), ``"pending"`` or ``"mined"``."""
         try:
             tx = self.w3.eth.get_transaction(tx_hash)
         except TransactionNotFound:
-            return False
-        return tx.get("blockNumber") is None
+            return "unknown"
+        return "pending" if tx.get("blockNumber") is None else "mined"
+
+    def is_pending(self, tx_hash: str) -> bool:
+        return self.node_status(tx_hash) == "pending"
 
     def txs(self, interval_id: int) -> list[TxRow]:
         with self.db.session() as s:
@@ -139,7 +143,10 @@ class TxManager:
         if not rows:
             return
         latest = rows[-1]
-        if not self.is_pending(latest.tx_hash):
+        status = self.node_status(latest.tx_hash)
+        if status == "mined":  # mined since `wait` last looked for a receipt; the next look finds it
+            return
+        if status == "unknown":
             # The node lost it (restart, eviction, reorg): send the same bytes again.
             log.warning("interval %s: tx %s not known to the node; re-sending", interval_id, latest.tx_hash)
             self.broadcast(latest)

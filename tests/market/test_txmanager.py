@@ -7,7 +7,7 @@ from keeper.db import Database
 from keeper.txmanager import TxManager
 
 
-def test_stuck_transaction_is_replaced_with_a_bumped_fee(w3, wallets, tmp_path):
+def test_stuck_transaction_is_replaced_with_a_bumped_fee(w3, wallets, tmp_path, caplog):
     acct = wallets[9]
     clock = ManualClock(1_000.0)
     txm = TxManager(w3, acct, Database(f"sqlite:///{tmp_path}/tx.db"), clock=clock, stuck_after=30)
@@ -25,6 +25,13 @@ def test_stuck_transaction_is_replaced_with_a_bumped_fee(w3, wallets, tmp_path):
         assert [r.state for r in rows] == ["replaced", "sent"]
         assert rows[1].nonce == rows[0].nonce and int(rows[1].max_fee) > int(rows[0].max_fee)
         w3.provider.make_request("evm_mine", [])
+        # mined after `wait` looked for a receipt: neither lost (no re-send) nor stuck (no bump)
+        assert txm.node_status(rows[1].tx_hash) == "mined"
+        clock.advance(31)
+        with caplog.at_level("INFO", logger="gridcoop.keeper.tx"):
+            txm._keep_alive(7)
+        assert [r.state for r in txm.txs(7)] == ["replaced", "sent"]
+        assert "not known" not in caplog.text and "already with the node" not in caplog.text
         mined, receipt = txm.wait(7, timeout=10)
         assert mined.tx_hash == rows[1].tx_hash and receipt["status"] == 1
         assert txm.receipt(rows[0].tx_hash) is None
