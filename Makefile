@@ -13,6 +13,10 @@ SOLCX_DIR := $(HOME)/.solcx
 SOLCX_BIN := $(SOLCX_DIR)/solc-v$(SOLC_VERSION)
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
+# Debian's mbpoll (a Modbus client), unpacked into .tools/ without root, to check the meter
+# simulator against a third-party Modbus master (tests/meters/test_bridge_units.py).
+DEB_PACKAGES := mbpoll=1.4.11+dfsg-2 libmodbus5=3.1.6-2.1
+DEB_STAMP := .tools/.installed
 ARTIFACTS := .build/__local__.json
 SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*' 2>/dev/null)
 
@@ -52,7 +56,17 @@ solc: $(NPM_STAMP)
 	@printf '#!/bin/sh\nexec node "%s/tools/solc/solc.js" "$$@"\n' "$(CURDIR)" > $(SOLCX_BIN).tmp
 	@chmod +x $(SOLCX_BIN).tmp && mv -f $(SOLCX_BIN).tmp $(SOLCX_BIN)
 
-setup: $(PY_STAMP) $(NPM_STAMP) solc
+setup: $(PY_STAMP) $(NPM_STAMP) solc $(DEB_STAMP)
+
+$(DEB_STAMP): Makefile $(PY_STAMP)
+	@echo "==> Debian packages for the tests ($(DEB_PACKAGES)), unpacked into .tools/"
+	@rm -rf .tools && mkdir -p .tools/debs
+	@cd .tools/debs && apt-get download -q=2 $(DEB_PACKAGES) 2>&1 | grep -v "unsandboxed as root" || true
+	@for d in .tools/debs/*.deb; do dpkg-deb -x "$$d" .tools/root; done
+	@test -x .tools/root/usr/bin/mbpoll || { echo "mbpoll could not be downloaded from Debian (apt-get download $(DEB_PACKAGES))"; exit 1; }
+	@printf '#!/bin/sh\nLD_LIBRARY_PATH="%s/.tools/root/usr/lib/x86_64-linux-gnu" exec "%s/.tools/root/usr/bin/mbpoll" "$$@"\n' "$(CURDIR)" "$(CURDIR)" > $(BIN)/mbpoll
+	@chmod +x $(BIN)/mbpoll
+	@touch $@
 
 $(ARTIFACTS): $(SOURCES) ape-config.yaml | setup
 	@echo "==> compiling contracts (ape compile, solc $(SOLC_VERSION) via solc-js)"
