@@ -3,7 +3,6 @@ pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {IWattToken} from "../interfaces/IWattToken.sol";
 import {ISelfConsumptionHook, IParticipantRegistry} from "../interfaces/IMeterHooks.sol";
 import {IMeterRegistry} from "../interfaces/IMeterRegistry.sol";
@@ -202,12 +201,14 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
     {
         uint256 n = readings.length;
         if (n != signatures.length) revert MeterBatchLengthMismatch(n, signatures.length);
+        bytes32 domain = _domainSeparatorV4();
+        uint256 len = intervalLength;
         for (uint256 i; i < n; ++i) {
             Reading calldata r = readings[i];
-            bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(READING_TYPEHASH, r)));
-            (Reason reason, _Hot memory h, _State memory s) = _check(r, signatures[i], digest);
+            bytes32 digest = _digest(domain, r);
+            (Reason reason, uint256 hot, uint256 state) = _check(r, signatures[i], digest, len);
             if (reason == Reason.None) {
-                _apply(r, h, s, digest);
+                _apply(r, hot, state, digest, len);
                 unchecked {
                     ++accepted; // ≤ n
                 }
@@ -223,14 +224,14 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
 
     /// @inheritdoc IMeterRegistry
     function whyRefused(Reading calldata reading, bytes calldata signature) external view returns (uint8) {
-        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(READING_TYPEHASH, reading)));
-        (Reason reason,,) = _check(reading, signature, digest);
+        bytes32 digest = _digest(_domainSeparatorV4(), reading);
+        (Reason reason,,) = _check(reading, signature, digest, intervalLength);
         return uint8(reason);
     }
 
     /// @inheritdoc IMeterRegistry
     function readingDigest(Reading calldata reading) external view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(READING_TYPEHASH, reading)));
+        return _digest(_domainSeparatorV4(), reading);
     }
 
     /// @notice The EIP-712 domain separator of this registry on this chain.
@@ -311,80 +312,144 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
         return (_tags[meterId][sequence >> 3] >> ((sequence & 7) * 32)) & 0xffffffff;
     }
 
+    /// @dev EIP-712 digest of `r`, hashed in scratch memory (nothing is allocated, so a batch of
+    ///      100 readings does not grow memory). Equal to
+    ///      `_hashTypedDataV4(keccak256(abi.encode(READING_TYPEHASH, r)))` for every well-formed
+    ///      reading; a field with dirty high bits changes the hash and so fails the signature check
+    ///      (and reading that field reverts in any case).
+    function _digest(bytes32 domain, Reading calldata r) private pure returns (bytes32 digest) {
+        bytes32 typeHash = READING_TYPEHASH;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, typeHash)
+            calldatacopy(add(p, 0x20), r, 0x120) // the nine static fields of Reading
+            let structHash := keccak256(p, 0x140)
+            mstore(p, hex"1901")
+            mstore(add(p, 0x02), domain)
+            mstore(add(p, 0x22), structHash)
+            digest := keccak256(p, 0x42)
+        }
+    }
+
     /// @dev Recovers the signer of a 65-byte r‖s‖v calldata signature; address(0) if malformed,
     ///      high-s (malleable twin) or with a v other than 27/28.
-    function _signerOf(bytes32 digest, bytes calldata signature) private pure returns (address) {
+    function _signerOf(bytes32 digest, bytes calldata signature) private view returns (address signer) {
         if (signature.length != 65) return address(0);
         bytes32 sr;
         bytes32 ss;
-        uint8 sv;
+        uint256 sv;
         assembly ("memory-safe") {
             sr := calldataload(signature.offset)
             ss := calldataload(add(signature.offset, 32))
             sv := byte(0, calldataload(add(signature.offset, 64)))
         }
-        // slither-disable-next-line unused-return -- only the error argument is dropped; err decides below
-        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, sv, sr, ss);
-        return err == ECDSA.RecoverError.NoError ? signer : address(0);
+        // Same rules as OpenZeppelin's ECDSA.tryRecover: s in the lower half order, v 27 or 28.
+        if (uint256(ss) > 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0) return address(0);
+        if (sv != 27 && sv != 28) return address(0);
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, digest)
+            mstore(add(p, 0x20), sv)
+            mstore(add(p, 0x40), sr)
+            mstore(add(p, 0x60), ss)
+            mstore(0x00, 0)
+            // ecrecover (precompile 0x01) leaves 0x00 untouched when the signature is invalid
+            if iszero(staticcall(gas(), 0x01, p, 0x80, 0x00, 0x20)) { revert(0, 0) }
+            signer := mload(0x00)
+        }
     }
 
-    function _check(Reading calldata r, bytes calldata signature, bytes32 digest)
+    // Packed slot layouts, read and written whole on the reading path (one SLOAD each):
+    //   _Hot:   signer [0,160) · ratedPowerW [160,192) · kind [192,200) · registered [200,208)
+    //           · active [208,216) · certified [216,224)
+    //   _State: owner [0,160) · lastSequence [160,224) · lastIntervalEnd [224,256)
+
+    function _check(Reading calldata r, bytes calldata signature, bytes32 digest, uint256 len)
         private
         view
-        returns (Reason, _Hot memory h, _State memory s)
+        returns (Reason, uint256 hot, uint256 state)
     {
-        h = _hot[r.meterId];
-        if (!h.registered) return (Reason.UnknownMeter, h, s);
-        s = _state[r.meterId];
-        if (r.sequence != 0 && r.sequence <= s.lastSequence && _tagAt(r.meterId, r.sequence) == _tagOf(digest)) {
-            return (Reason.Duplicate, h, s);
+        bytes32 id = r.meterId;
+        _Hot storage hs = _hot[id];
+        _State storage ss = _state[id];
+        assembly ("memory-safe") {
+            hot := sload(hs.slot)
         }
-        if (_signerOf(digest, signature) != h.signer) return (Reason.BadSignature, h, s);
-        if (!h.active) return (Reason.MeterSuspended, h, s);
-        if (r.sequence <= s.lastSequence) return (Reason.StaleSequence, h, s);
-        if (r.intervalStart < s.lastIntervalEnd) return (Reason.StaleInterval, h, s);
-        uint256 len = intervalLength;
-        if (
-            r.intervalEnd != r.intervalStart + len || r.intervalStart % len != 0 || r.intervalEnd > type(uint32).max
-        ) return (Reason.BadInterval, h, s);
-        uint256 maxWh = (uint256(h.ratedPowerW) * len) / 3600;
-        if (r.generationWh > maxWh || r.consumptionWh > maxWh || r.exportWh > maxWh || r.importWh > maxWh) {
-            return (Reason.OverCapacity, h, s);
+        if ((hot >> 200) & 0xff == 0) return (Reason.UnknownMeter, hot, state);
+        assembly ("memory-safe") {
+            state := sload(ss.slot)
         }
-        if (r.exportWh > r.generationWh) return (Reason.ExportExceedsGeneration, h, s);
-        uint256 inflow = uint256(r.generationWh) + r.importWh;
-        uint256 outflow = uint256(r.consumptionWh) + r.exportWh;
-        uint256 diff = inflow > outflow ? inflow - outflow : outflow - inflow;
-        uint256 tolerance = h.kind == Kind.Battery ? (inflow * batteryToleranceBps) / 10_000 : balanceToleranceWh;
-        if (diff > tolerance) return (Reason.EnergyImbalance, h, s);
-        if (r.frequencyMHz < MIN_FREQUENCY_MHZ || r.frequencyMHz > MAX_FREQUENCY_MHZ) {
-            return (Reason.BadFrequency, h, s);
+        uint256 seq = r.sequence;
+        uint256 lastSeq = (state >> 160) & 0xffffffffffffffff;
+        if (seq != 0 && seq <= lastSeq && _tagAt(id, uint64(seq)) == _tagOf(digest)) {
+            return (Reason.Duplicate, hot, state);
         }
-        return (Reason.None, h, s);
+        if (_signerOf(digest, signature) != address(uint160(hot))) return (Reason.BadSignature, hot, state);
+        if ((hot >> 208) & 0xff == 0) return (Reason.MeterSuspended, hot, state);
+        if (seq <= lastSeq) return (Reason.StaleSequence, hot, state);
+        uint256 start = r.intervalStart;
+        if (start < state >> 224) return (Reason.StaleInterval, hot, state);
+        uint256 end = r.intervalEnd;
+        if (end != start + len || start % len != 0 || end > type(uint32).max) return (Reason.BadInterval, hot, state);
+        return (_plausibility(r, hot, len), hot, state);
     }
 
-    function _apply(Reading calldata r, _Hot memory h, _State memory s, bytes32 digest) private {
-        bytes32 id = r.meterId;
-        uint64 seq = r.sequence;
-        _state[id] = _State({owner: s.owner, lastSequence: seq, lastIntervalEnd: uint32(r.intervalEnd)});
-        uint256 shift = (seq & 7) * 32;
-        _tags[id][seq >> 3] = (_tags[id][seq >> 3] & ~(uint256(0xffffffff) << shift)) | (_tagOf(digest) << shift);
+    function _plausibility(Reading calldata r, uint256 hot, uint256 len) private view returns (Reason) {
+        uint256 maxWh = (((hot >> 160) & 0xffffffff) * len) / 3600;
+        uint256 gen = r.generationWh;
+        uint256 cons = r.consumptionWh;
+        uint256 exp = r.exportWh;
+        uint256 imp = r.importWh;
+        if (gen > maxWh || cons > maxWh || exp > maxWh || imp > maxWh) return Reason.OverCapacity;
+        if (exp > gen) return Reason.ExportExceedsGeneration;
+        uint256 inflow = gen + imp;
+        uint256 outflow = cons + exp;
+        uint256 diff = inflow > outflow ? inflow - outflow : outflow - inflow;
+        uint256 tolerance = Kind((hot >> 192) & 0xff) == Kind.Battery
+            ? (inflow * batteryToleranceBps) / 10_000
+            : balanceToleranceWh;
+        if (diff > tolerance) return Reason.EnergyImbalance;
+        uint256 f = r.frequencyMHz;
+        if (f < MIN_FREQUENCY_MHZ || f > MAX_FREQUENCY_MHZ) return Reason.BadFrequency;
+        return Reason.None;
+    }
 
-        // DGC-C: generation > demand → generation − export; otherwise all generation is self-consumed.
-        uint64 selfConsumed = r.generationWh > r.consumptionWh ? r.generationWh - r.exportWh : r.generationWh;
-        emit ReadingAccepted(
-            id, seq, s.owner, r.intervalStart, r.generationWh, r.consumptionWh, r.exportWh, r.importWh, selfConsumed, digest
-        );
+    function _apply(Reading calldata r, uint256 hot, uint256 state, bytes32 digest, uint256 len) private {
+        address owner = address(uint160(state));
+        {
+            bytes32 id = r.meterId;
+            uint64 seq = r.sequence;
+            // lastSequence and lastIntervalEnd replace the old ones; the owner stays (one SSTORE).
+            uint256 newState = uint256(uint160(owner)) | (uint256(seq) << 160) | (uint256(r.intervalEnd) << 224);
+            _State storage ss = _state[id];
+            assembly ("memory-safe") {
+                sstore(ss.slot, newState)
+            }
+            uint256 shift = (seq & 7) * 32;
+            mapping(uint256 => uint256) storage tags = _tags[id];
+            tags[seq >> 3] = (tags[seq >> 3] & ~(uint256(0xffffffff) << shift)) | (_tagOf(digest) << shift);
+        }
 
-        if (r.exportWh != 0) watt.mint(s.owner, uint256(r.exportWh) * WATT_PER_WH);
-        if (r.importWh != 0) _burnImport(id, s.owner, r.importWh);
+        uint64 selfConsumed = _emitAccepted(r, owner, digest);
+        if (r.exportWh != 0) watt.mint(owner, uint256(r.exportWh) * WATT_PER_WH);
+        if (r.importWh != 0) _burnImport(r.meterId, owner, r.importWh);
 
-        if (selfConsumed != 0 && h.certified) {
+        if (selfConsumed != 0 && (hot >> 216) & 0xff != 0) {
             ISelfConsumptionHook hook = selfConsumptionHook;
-            if (address(hook) != address(0) && renewableColour[_colour[id]]) {
-                _callHook(hook, id, s.owner, seq, uint64(r.intervalStart / intervalLength), selfConsumed);
+            if (address(hook) != address(0) && renewableColour[_colour[r.meterId]]) {
+                _callHook(hook, r.meterId, owner, r.sequence, uint64(r.intervalStart / len), selfConsumed);
             }
         }
+    }
+
+    /// @dev Emits `ReadingAccepted` and returns the self-consumed Wh by the DGC-C rule: when
+    ///      generation exceeds demand, generation − export; otherwise all generation.
+    function _emitAccepted(Reading calldata r, address owner, bytes32 digest) private returns (uint64 selfConsumed) {
+        uint64 gen = r.generationWh;
+        selfConsumed = gen > r.consumptionWh ? gen - r.exportWh : gen;
+        emit ReadingAccepted(
+            r.meterId, r.sequence, owner, r.intervalStart, gen, r.consumptionWh, r.exportWh, r.importWh, selfConsumed, digest
+        );
     }
 
     function _burnImport(bytes32 id, address owner, uint64 importWh) private {
