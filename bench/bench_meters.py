@@ -26,17 +26,24 @@ def _reading(mid: bytes, seq: int) -> Reading:
                    consumption_wh=377, export_wh=435, import_wh=0, frequency_mhz=50_013)
 
 
-def _gas_per_reading(ctx, n: int) -> float:
-    w3, admin, gateway = ctx.w3, ctx.accounts[0], ctx.accounts[1]
+def setup_meters(w3, admin, n: int, label: str) -> tuple:
+    """WATT + a MeterRegistry and ``n`` certified solar prosumer meters, each with a fresh device key
+    and a fresh owner; returns ``(registry, [(meter id, ReadingSigner), …])``."""
     watt = deploy(w3, admin, "WattToken", admin.address, record=False)
-    registry = deploy_meters(w3, admin, watt, directory=Path(tempfile.mkdtemp(prefix="bench-meters-")))
+    registry = deploy_meters(w3, admin, watt, directory=Path(tempfile.mkdtemp(prefix=f"{label}-")))
     signers = []
     for i in range(n):
         dev, owner = Account.create(), Account.create()
-        mid = meter_id(f"bench/{n}/{i}")
+        mid = meter_id(f"{label}/{n}/{i}")
         register_meter(w3, admin, registry, meter_id=mid, signer=dev.address, owner=owner.address, kind="prosumer",
                        colour="solar", certified=True, rated_power_w=10_000)
         signers.append((mid, ReadingSigner(dev.key, w3.eth.chain_id, registry.address)))
+    return registry, signers
+
+
+def _gas_per_reading(ctx, n: int) -> float:
+    w3, admin, gateway = ctx.w3, ctx.accounts[0], ctx.accounts[1]
+    registry, signers = setup_meters(w3, admin, n, "bench")
     submit_readings(w3, gateway, registry, [s.sign(_reading(mid, 1)) for mid, s in signers])  # warm up
     total = count = 0
     for seq in range(2, 10):

@@ -15,16 +15,10 @@ from __future__ import annotations
 import argparse
 import collections
 import sys
-import tempfile
-from pathlib import Path
 
-from eth_account import Account
-
-from bench.bench_meters import _reading
+from bench.bench_meters import _reading, setup_meters
 from gridcoop_sdk import Anvil, connect, dev_accounts
-from gridcoop_sdk.contracts import deploy
-from gridcoop_sdk.meters import deploy_meters, register_meter, submit_readings
-from gridcoop_sdk.readings import ReadingSigner, meter_id
+from gridcoop_sdk.meters import submit_readings
 
 CALLS = {"CALL", "STATICCALL", "DELEGATECALL"}
 
@@ -67,15 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     with Anvil(accounts=2, extra_args=["--steps-tracing"]) as node:
         w3 = node.w3
         admin, gateway = dev_accounts(2)
-        watt = deploy(w3, admin, "WattToken", admin.address, record=False)
-        registry = deploy_meters(w3, admin, watt, directory=Path(tempfile.mkdtemp(prefix="gas-profile-")))
-        signers = []
-        for i in range(n):
-            dev, owner = Account.create(), Account.create()
-            mid = meter_id(f"profile/{i}")
-            register_meter(w3, admin, registry, meter_id=mid, signer=dev.address, owner=owner.address,
-                           kind="prosumer", colour="solar", certified=True, rated_power_w=10_000)
-            signers.append((mid, ReadingSigner(dev.key, w3.eth.chain_id, registry.address)))
+        registry, signers = setup_meters(w3, admin, n, "profile")
         for seq in range(1, args.seq + 1):
             res = submit_readings(w3, gateway, registry, [s.sign(_reading(mid, seq)) for mid, s in signers])
             if len(res.accepted) != n:
