@@ -90,6 +90,9 @@ interface IEnergyMarket {
     error MarketPaymentTokenNotAllowed(address token);
     /// @notice Thrown when order `orderIndex` has a side other than 0 (sell) or 1 (buy).
     error MarketInvalidSide(uint256 orderIndex);
+    /// @notice Order `orderIndex` has a field that is not a clean value of its type (an address,
+    ///         uint64 or bool with high bits set): no correct EIP-712 encoder produces it.
+    error MarketMalformedOrder(uint256 orderIndex);
     /// @notice Thrown when trade `tradeIndex` references an order index outside the batch.
     error MarketOrderIndexOutOfRange(uint256 tradeIndex);
     /// @notice Thrown when trade `tradeIndex` does not pair a sell order with a buy order.
@@ -146,9 +149,6 @@ interface IEnergyMarket {
 
     /// @notice The EIP-712 digest of `order` (its id): what the maker signs.
     function orderHash(Order calldata order) external view returns (bytes32);
-
-    /// @notice Wh already filled of the order with id `orderHash`.
-    function filled(bytes32 orderHash) external view returns (uint256);
 
     /// @notice Whether the order with id `orderHash` was cancelled.
     function cancelled(bytes32 orderHash) external view returns (bool);

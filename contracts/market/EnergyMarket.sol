@@ -46,13 +46,12 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
     /// @notice Most orders (and most trades) in one batch.
     uint256 public maxBatchSize;
 
-    struct OrderState {
-        uint128 filledWh;
-        bool cancelled;
-    }
-
-    // slither-disable-next-line uninitialized-state -- false positive: written through `OrderState storage` pointers (fills in settle, cancelOrder)
-    mapping(bytes32 orderHash => OrderState) internal _orders;
+    /// @dev Cancelled order ids.
+    mapping(bytes32 orderHash => bool) internal _cancelled;
+    /// @dev Per interval, a 256-bit Bloom filter (three bits per id) of the ids cancelled for it:
+    ///      `settle` reads it once per batch and looks an order up in `_cancelled` only when all
+    ///      three of its bits are set, so a batch without cancellations pays no per-order read.
+    mapping(uint64 intervalId => uint256) internal _cancelFilter;
     /// @inheritdoc IEnergyMarket
     mapping(uint64 intervalId => bool) public settledIntervals;
     /// @inheritdoc IEnergyMarket
@@ -121,13 +120,8 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
     }
 
     /// @inheritdoc IEnergyMarket
-    function filled(bytes32 orderHash_) external view returns (uint256) {
-        return _orders[orderHash_].filledWh;
-    }
-
-    /// @inheritdoc IEnergyMarket
     function cancelled(bytes32 orderHash_) external view returns (bool) {
-        return _orders[orderHash_].cancelled;
+        return _cancelled[orderHash_];
     }
 
     /// @inheritdoc IEnergyMarket
@@ -147,9 +141,9 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
     function cancelOrder(Order calldata order) external nonReentrant {
         if (msg.sender != order.maker) revert MarketNotMaker(msg.sender, order.maker);
         bytes32 h = orderHash(order);
-        OrderState storage st = _orders[h];
-        if (st.cancelled) revert MarketAlreadyCancelled(h);
-        st.cancelled = true;
+        if (_cancelled[h]) revert MarketAlreadyCancelled(h);
+        _cancelled[h] = true;
+        _cancelFilter[order.intervalId] |= _filterBits(h);
         emit OrderCancelled(h, order.maker);
     }
 
@@ -166,7 +160,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         settledIntervals[intervalId] = true;
         bytes32[] memory hashes = _verifyOrders(intervalId, orders, signatures);
         Totals memory tot = _applyTrades(intervalId, orders, hashes, trades);
-        _recordFills(orders, hashes, tot.fillWh);
+        _checkFills(intervalId, orders, hashes, tot.fillWh);
         _moveTokens(orders, tot.fillWh, tot.money);
         emit IntervalSettled(intervalId, trades.length, tot.energy, tot.volume);
     }
@@ -182,6 +176,28 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         if (block.timestamp < closes) revert MarketIntervalNotClosed(intervalId, closes);
     }
 
+    // Byte offsets of the fields of an `Order` in calldata (eleven static 32-byte words, in
+    // declaration order). `_verifyOrders` checks that every word of every order of the batch holds
+    // a clean value of its type — what the ABI decoder checks on each access — so the rest of
+    // `settle` reads the words directly, once validated.
+    uint256 private constant _MAKER = 0x00;
+    uint256 private constant _SIDE = 0x20;
+    uint256 private constant _INTERVAL = 0x40;
+    uint256 private constant _AMOUNT = 0x60;
+    uint256 private constant _LIMIT = 0x80;
+    uint256 private constant _TOKEN = 0xa0;
+    uint256 private constant _PARTIAL = 0xc0;
+    uint256 private constant _EXPIRY = 0xe0;
+    uint256 private constant _COUNTERPARTY = 0x120;
+    uint256 private constant _COLOUR = 0x140;
+
+    /// @dev The raw calldata word at byte offset `field` of order `o`.
+    function _word(Order calldata o, uint256 field) private pure returns (uint256 v) {
+        assembly ("memory-safe") {
+            v := calldataload(add(o, field))
+        }
+    }
+
     function _verifyOrders(uint64 intervalId, Order[] calldata orders, bytes[] calldata signatures)
         internal
         view
@@ -189,20 +205,29 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
     {
         uint256 n = orders.length;
         hashes = new bytes32[](n);
-        address lastToken = address(0);
+        uint256 lastToken = 0;
         for (uint256 i; i < n; ++i) {
             Order calldata o = orders[i];
-            if (o.intervalId != intervalId) revert MarketWrongInterval(i, o.intervalId);
-            if (o.side > BUY) revert MarketInvalidSide(i);
-            if (block.timestamp > o.expiry) revert MarketOrderExpired(i, o.expiry);
-            address token = o.paymentToken;
+            uint256 maker = _word(o, _MAKER);
+            uint256 token = _word(o, _TOKEN);
+            uint256 expiry = _word(o, _EXPIRY);
+            if (
+                (maker | token | _word(o, _COUNTERPARTY)) >> 160 != 0 || expiry >> 64 != 0
+                    || _word(o, _PARTIAL) > 1
+            ) revert MarketMalformedOrder(i);
+            uint256 iid = _word(o, _INTERVAL);
+            if (iid != intervalId) revert MarketWrongInterval(i, uint64(iid));
+            if (_word(o, _SIDE) > BUY) revert MarketInvalidSide(i);
+            if (block.timestamp > expiry) revert MarketOrderExpired(i, uint64(expiry));
             // The first order is always checked: address(0) is never allowed (setPaymentToken refuses it).
             if (i == 0 || token != lastToken) {
-                if (!paymentTokenAllowed[token]) revert MarketPaymentTokenNotAllowed(token);
+                if (!paymentTokenAllowed[address(uint160(token))]) {
+                    revert MarketPaymentTokenNotAllowed(address(uint160(token)));
+                }
                 lastToken = token;
             }
             bytes32 h = orderHash(o);
-            if (!_validSignature(o.maker, h, signatures[i])) revert MarketInvalidSignature(i);
+            if (!_validSignature(address(uint160(maker)), h, signatures[i])) revert MarketInvalidSignature(i);
             hashes[i] = h;
         }
     }
@@ -246,7 +271,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         for (uint256 t; t < trades.length; ++t) {
             (uint256 si, uint256 bi, uint256 wh, uint256 price) = _checkTrade(orders, t, trades[t]);
             _book(tot, si, bi, wh, price);
-            _emitTrade(intervalId, orders[si], orders[bi], wh, price, keccak256(abi.encode(hashes[si], hashes[bi], t)));
+            _emitTrade(intervalId, orders[si], orders[bi], wh, price, hashes[si], hashes[bi], t);
         }
     }
 
@@ -264,15 +289,35 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         }
     }
 
+    /// @dev Emits `Trade` with `tradeId = keccak256(abi.encode(sellHash, buyHash, t))`, both
+    ///      hashed and logged from scratch memory past the free-memory pointer (nothing allocated,
+    ///      so memory does not grow with the batch). Same log as `emit Trade(...)`.
     function _emitTrade(
         uint64 intervalId,
         Order calldata s,
         Order calldata b,
         uint256 wh,
         uint256 price,
-        bytes32 tradeId
+        bytes32 sellHash,
+        bytes32 buyHash,
+        uint256 t
     ) internal {
-        emit Trade(intervalId, s.maker, b.maker, wh, price, s.paymentToken, tradeId);
+        bytes32 topic = Trade.selector;
+        uint256 seller = _word(s, _MAKER);
+        uint256 buyer = _word(b, _MAKER);
+        uint256 token = _word(s, _TOKEN);
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, sellHash)
+            mstore(add(p, 0x20), buyHash)
+            mstore(add(p, 0x40), t)
+            let tradeId := keccak256(p, 0x60)
+            mstore(p, wh)
+            mstore(add(p, 0x20), price)
+            mstore(add(p, 0x40), token)
+            mstore(add(p, 0x60), tradeId)
+            log4(p, 0x80, topic, intervalId, seller, buyer)
+        }
     }
 
     function _checkTrade(Order[] calldata orders, uint256 t, uint256 packed)
@@ -287,31 +332,60 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         if (si >= orders.length || bi >= orders.length) revert MarketOrderIndexOutOfRange(t);
         Order calldata s = orders[si];
         Order calldata b = orders[bi];
-        if (s.side != SELL || b.side != BUY) revert MarketSideMismatch(t);
-        if (s.paymentToken != b.paymentToken) revert MarketPaymentTokenMismatch(t);
+        if (_word(s, _SIDE) != SELL || _word(b, _SIDE) != BUY) revert MarketSideMismatch(t);
+        if (_word(s, _TOKEN) != _word(b, _TOKEN)) revert MarketPaymentTokenMismatch(t);
         if (wh == 0) revert MarketZeroTrade(t);
-        if (s.maker == b.maker) revert MarketSelfTrade(t);
-        if (price < s.limitPrice) revert MarketLimitViolated(t, si, price, s.limitPrice);
-        if (price > b.limitPrice) revert MarketLimitViolated(t, bi, price, b.limitPrice);
-        if (s.counterparty != address(0) && s.counterparty != b.maker) revert MarketCounterpartyMismatch(t, si);
-        if (b.counterparty != address(0) && b.counterparty != s.maker) revert MarketCounterpartyMismatch(t, bi);
-        if (b.colour != bytes32(0) && b.colour != s.colour) revert MarketColourMismatch(t);
+        uint256 seller = _word(s, _MAKER);
+        uint256 buyer = _word(b, _MAKER);
+        if (seller == buyer) revert MarketSelfTrade(t);
+        uint256 limit = _word(s, _LIMIT);
+        if (price < limit) revert MarketLimitViolated(t, si, price, limit);
+        limit = _word(b, _LIMIT);
+        if (price > limit) revert MarketLimitViolated(t, bi, price, limit);
+        uint256 cp = _word(s, _COUNTERPARTY);
+        if (cp != 0 && cp != buyer) revert MarketCounterpartyMismatch(t, si);
+        cp = _word(b, _COUNTERPARTY);
+        if (cp != 0 && cp != seller) revert MarketCounterpartyMismatch(t, bi);
+        uint256 colour = _word(b, _COLOUR);
+        if (colour != 0 && colour != _word(s, _COLOUR)) revert MarketColourMismatch(t);
     }
 
-    function _recordFills(Order[] calldata orders, bytes32[] memory hashes, uint256[] memory fillWh) internal {
+    /// @dev Every order's fill against what it signed. An order names its interval and an interval
+    ///      settles once, so one batch is the whole life of an order: "what remains" is its amount
+    ///      less what earlier copies of the same id in this batch took. Those running sums are kept
+    ///      in transient storage keyed by the order id (EIP-1153), so no permanent slot per order is
+    ///      written. (Left-over transient sums could only matter to a later settle of the same
+    ///      interval in the same transaction, which `settledIntervals` refuses.)
+    function _checkFills(uint64 intervalId, Order[] calldata orders, bytes32[] memory hashes, uint256[] memory fillWh)
+        internal
+    {
+        uint256 filter = _cancelFilter[intervalId];
         for (uint256 i; i < orders.length; ++i) {
             uint256 f = fillWh[i];
             if (f == 0) continue;
             Order calldata o = orders[i];
-            OrderState storage st = _orders[hashes[i]];
-            if (st.cancelled) revert MarketOrderIsCancelled(i);
-            uint256 already = st.filledWh;
+            bytes32 h = hashes[i];
+            uint256 bits = _filterBits(h);
+            if (filter & bits == bits && _cancelled[h]) revert MarketOrderIsCancelled(i);
+            uint256 already;
+            assembly ("memory-safe") {
+                already := tload(h)
+            }
             // A duplicate of an order in the same batch sees the first copy's fill here.
-            uint256 remaining = o.amountWh > already ? o.amountWh - already : 0;
+            uint256 amount = _word(o, _AMOUNT);
+            uint256 remaining = amount > already ? amount - already : 0;
             if (f > remaining) revert MarketOverfill(i, f, remaining);
-            if (!o.partiallyFillable && f != o.amountWh) revert MarketFillOrKill(i, f, o.amountWh);
-            st.filledWh = uint128(already + f); // <= amountWh check above; amounts fit: fills < 2^112
+            if (_word(o, _PARTIAL) == 0 && f != amount) revert MarketFillOrKill(i, f, amount);
+            assembly ("memory-safe") {
+                tstore(h, add(already, f)) // <= amountWh (checked above)
+            }
         }
+    }
+
+    /// @dev The three Bloom-filter bits of order id `h` (bytes 0, 1 and 2 of the id pick them).
+    function _filterBits(bytes32 h) internal pure returns (uint256) {
+        uint256 x = uint256(h);
+        return (1 << (x & 0xff)) | (1 << ((x >> 8) & 0xff)) | (1 << ((x >> 16) & 0xff));
     }
 
     function _moveTokens(Order[] calldata orders, uint256[] memory fillWh, uint256[] memory money) internal {
@@ -328,20 +402,21 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
             uint256 f = fillWh[i];
             if (f == 0) continue;
             Order calldata o = orders[i];
-            if (o.side == SELL) {
-                // slither-disable-next-line arbitrary-send-erc20 -- o.maker signed this order (EIP-712/ERC-1271, _verifyOrders)
-                w.safeTransferFrom(o.maker, address(this), f * WATT_PER_WH);
+            address maker = address(uint160(_word(o, _MAKER)));
+            if (_word(o, _SIDE) == SELL) {
+                // slither-disable-next-line arbitrary-send-erc20 -- maker signed this order (EIP-712/ERC-1271, _verifyOrders)
+                w.safeTransferFrom(maker, address(this), f * WATT_PER_WH);
                 inflow[0] += f * WATT_PER_WH;
             } else {
-                address token = o.paymentToken;
+                address token = address(uint160(_word(o, _TOKEN)));
                 uint256 k = _tokenSlot(tokens, nt, token);
                 if (k == nt) {
                     tokens[nt] = token;
                     before[nt] = IERC20(token).balanceOf(address(this));
                     ++nt;
                 }
-                // slither-disable-next-line arbitrary-send-erc20 -- o.maker signed this order (EIP-712/ERC-1271, _verifyOrders)
-                IERC20(token).safeTransferFrom(o.maker, address(this), money[i]);
+                // slither-disable-next-line arbitrary-send-erc20 -- maker signed this order (EIP-712/ERC-1271, _verifyOrders)
+                IERC20(token).safeTransferFrom(maker, address(this), money[i]);
                 inflow[k] += money[i];
             }
         }
@@ -353,10 +428,11 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
             uint256 f = fillWh[i];
             if (f == 0) continue;
             Order calldata o = orders[i];
-            if (o.side == SELL) {
-                IERC20(o.paymentToken).safeTransfer(o.maker, money[i]);
+            address maker = address(uint160(_word(o, _MAKER)));
+            if (_word(o, _SIDE) == SELL) {
+                IERC20(address(uint160(_word(o, _TOKEN)))).safeTransfer(maker, money[i]);
             } else {
-                w.safeTransfer(o.maker, f * WATT_PER_WH);
+                w.safeTransfer(maker, f * WATT_PER_WH);
             }
         }
         for (uint256 k; k < nt; ++k) {

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 from eth_account import Account
+from web3.exceptions import ContractCustomError
 from web3.logs import DISCARD
 
 from gridcoop_sdk import TransactionFailed, wh_to_watt
+from gridcoop_sdk.artifacts import decode_error
 from gridcoop_sdk.contracts import deploy
 from gridcoop_sdk.eip712 import encode_type
 from gridcoop_sdk.orders import SignedOrder, cancel_order, money_for, order_hash, pack_trade, sign_order
@@ -73,7 +75,6 @@ def test_good_batch_moves_exact_balances_and_emits_trades(env):
     assert len({e.args.tradeId for e in events}) == 3
     settled = env.market.events.IntervalSettled().process_receipt(receipt, errors=DISCARD)[0].args
     assert (settled.trades, settled.energyWh, settled.volume) == (3, 1533, m(1000, 27) + m(200, 27) + m(333, 27))
-    assert env.market.functions.filled(orders[1].hash).call() == 533
     assert env.market.functions.settledIntervals(iid).call() is True
 
 
@@ -168,6 +169,61 @@ def test_cancelled_order_is_refused_and_cancel_only_by_maker(env):
     assert env.market.functions.cancelled(bo.hash).call() is True
     err2 = refused(env, iid, [so, bo], [pack_trade(0, 1, 500, 25)])
     assert err2.error_name == "MarketOrderIsCancelled" and err2.error_args["orderIndex"] == 1
+
+
+def _filter_bits(h: bytes) -> set[int]:
+    """The three cancel-filter bits of an order id (its last three bytes), as EnergyMarket computes them."""
+    return {h[31], h[30], h[29]}
+
+
+def test_cancel_filter_false_positive_still_settles_live_orders(env):
+    """Cancelled orders whose filter bits cover a live order's bits: the live order takes the exact
+    look-up path and settles; the cancelled one in the same interval is still refused."""
+    iid = env.current_interval()
+    so, bo = _one_pair(env)
+    wanted = _filter_bits(so.hash) | _filter_bits(bo.hash)
+    seller = env.sellers[1]
+    cancelled = []
+    salt = 10**6
+    while wanted:  # for each wanted bit, find and cancel an unrelated order that sets it
+        o = env.order(seller, "sell", 10, 20, salt=salt)
+        salt += 1
+        hit = _filter_bits(order_hash(o, env.chain_id, env.market.address)) & wanted
+        if hit:
+            signed = env.sign(o, seller)
+            cancel_order(env.w3, seller, env.market, signed)
+            cancelled.append(signed)
+            wanted -= hit
+    assert so.hash not in {c.hash for c in cancelled} and bo.hash not in {c.hash for c in cancelled}
+    err = refused(env, iid, [so, bo, cancelled[0]], [pack_trade(0, 1, 500, 25), pack_trade(2, 1, 5, 25)])
+    assert err.error_name == "MarketOrderIsCancelled" and err.error_args["orderIndex"] == 2
+    before = bal(env.watt, bo.order.maker)
+    settle(env, iid, [so, bo], [pack_trade(0, 1, 500, 25)])
+    assert bal(env.watt, bo.order.maker) == before + wh_to_watt(500)
+
+
+@pytest.mark.parametrize("word,value", [
+    (0, 1 << 160),            # maker: address with high bits
+    (5, 1 << 200),            # paymentToken: address with high bits
+    (6, 2),                   # partiallyFillable: bool other than 0/1
+    (7, (1 << 64) + 5),       # expiry: uint64 with high bits (would read as "never expires")
+    (9, 1 << 170),            # counterparty
+])
+def test_dirty_order_field_is_refused_as_malformed(env, word, value):
+    """A field with bits the ABI type cannot hold is refused by name (the market reads the raw words)."""
+    iid = env.current_interval()
+    so, bo = _one_pair(env)
+    fn = env.market.functions.settle(iid, [so.order.as_tuple(), bo.order.as_tuple()], [so.signature, bo.signature],
+                                     [pack_trade(0, 1, 500, 25)])
+    data = bytearray(bytes.fromhex(fn._encode_transaction_data()[2:]))
+    # settle(uint64, Order[], bytes[], uint256[]): head of 4 words, then Order[] = length + 11-word orders
+    orders_at = 4 + int.from_bytes(data[4 + 32:4 + 64], "big")
+    at = orders_at + 32 + 32 * word  # first order (the seller's)
+    data[at:at + 32] = (int.from_bytes(data[at:at + 32], "big") | value).to_bytes(32, "big")
+    with pytest.raises(ContractCustomError) as err:
+        env.w3.eth.call({"from": env.keeper.address, "to": env.market.address, "data": bytes(data)})
+    name, args = decode_error(err.value.data)
+    assert (name, args) == ("MarketMalformedOrder", {"orderIndex": 0})
 
 
 def test_overfill_is_refused_also_through_a_duplicate(env):
