@@ -31,6 +31,7 @@ __all__ = [
     "KINDS",
     "MeterError",
     "SubmitResult",
+    "accepted_earlier",
     "check_reading",
     "deploy_meters",
     "get_meter",
@@ -184,11 +185,54 @@ def _sort_receipt(registry: Contract, signed: list[SignedReading], receipt: dict
         if k in accepted and k not in seen:
             res.accepted.append(k)
         elif k in rejected and k not in seen:
-            res.rejected.append((k[0], k[1], rejected[k]))
+            if rejected[k] in _MAYBE_ON_CHAIN and accepted_earlier(registry, s):
+                res.duplicates.append(k)  # an older accepted reading, re-pushed: on chain already
+            else:
+                res.rejected.append((k[0], k[1], rejected[k]))
         else:
             res.duplicates.append(k)
         seen.add(k)
     return res
+
+
+#: Refusals an already accepted reading can get when re-pushed: an older sequence, or — after the
+#: meter's key was rotated or the meter suspended — the checks that come before the sequence check.
+_MAYBE_ON_CHAIN = frozenset({"StaleSequence", "BadSignature", "MeterSuspended"})
+
+
+def _from_block(w3: Web3, registry: Contract) -> int:
+    """The registry's deployment block if this machine recorded it (narrows log searches), else 0."""
+    from . import deployments
+
+    try:
+        records = deployments.load(w3.eth.chain_id)
+    except GridcoopError:
+        return 0
+    for rec in records.values():
+        if str(rec.get("address", "")).lower() == registry.address.lower():
+            return int(rec.get("block", 0))
+    return 0
+
+
+def accepted_earlier(registry: Contract, signed: SignedReading) -> bool:
+    """Whether the chain accepted exactly this reading before: a ``ReadingAccepted`` log for its
+    meter and sequence (both indexed) with the same interval and quantities.
+
+    The registry remembers only each meter's last accepted reading (re-pushing it is a no-op,
+    ``Duplicate``); an older one is answered ``StaleSequence`` and this log is the proof that it is
+    on chain, so a gateway that re-pushes after a crash can still tell "already there" from
+    "refused".
+    """
+    r = signed.reading
+    logs = registry.events.ReadingAccepted().get_logs(
+        argument_filters={"meterId": r.meter_id, "sequence": r.sequence},
+        from_block=_from_block(registry.w3, registry))
+    for ev in logs:
+        a = ev.args
+        if (a.intervalStart, a.generationWh, a.consumptionWh, a.exportWh, a.importWh, a.frequencyMHz) == (
+                r.interval_start, r.generation_wh, r.consumption_wh, r.export_wh, r.import_wh, r.frequency_mhz):
+            return True
+    return False
 
 
 def check_reading(w3: Web3, registry: Contract, signed: SignedReading) -> str | None:
@@ -197,7 +241,10 @@ def check_reading(w3: Web3, registry: Contract, signed: SignedReading) -> str | 
     if signed.chain_id != w3.eth.chain_id or signed.registry.lower() != registry.address.lower():
         return "BadSignature"  # signed for another domain: the chain would recover another signer
     code = call(registry.functions.whyRefused(signed.reading.as_tuple(), signed.signature))
-    return None if code == 0 else reason_name(code)
+    name = None if code == 0 else reason_name(code)
+    if name in _MAYBE_ON_CHAIN and accepted_earlier(registry, signed):
+        return "Duplicate"
+    return name
 
 
 

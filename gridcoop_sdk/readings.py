@@ -44,6 +44,7 @@ REASONS: tuple[str, ...] = (
     "EnergyImbalance",
     "BadFrequency",
     "Duplicate",
+    "SequenceTooLarge",
 )
 
 

@@ -69,6 +69,30 @@ def test_watt_zero_mint_is_refused(w3, watt, deployer, wallets):
     assert err.value.error_name == "WattZeroAmount"
 
 
+def test_watt_mint_batch_mints_each_and_refuses_bad_batches_whole(w3, watt, deployer, wallets):
+    a, b, outsider = wallets[1], wallets[2], wallets[3]
+    with pytest.raises(TransactionFailed) as err:
+        send(w3, outsider, watt.functions.mintBatch([a.address], [1]))
+    assert err.value.error_name == "AccessControlUnauthorizedAccount"
+    send(w3, deployer, watt.functions.grantRole(_role(watt, "MINTER_ROLE"), deployer.address))
+    rcpt = send(w3, deployer, watt.functions.mintBatch([a.address, b.address, a.address],
+                                                       [wh_to_watt(5), wh_to_watt(7), wh_to_watt(1)]))
+    transfers = watt.events.Transfer().process_receipt(rcpt)
+    assert [(e.args["from"], e.args.to, e.args.value) for e in transfers] == [
+        ("0x" + "00" * 20, a.address, wh_to_watt(5)), ("0x" + "00" * 20, b.address, wh_to_watt(7)),
+        ("0x" + "00" * 20, a.address, wh_to_watt(1))]
+    assert watt.functions.balanceOf(a.address).call() == wh_to_watt(6)
+    assert watt.functions.totalSupply().call() == wh_to_watt(13)
+    with pytest.raises(TransactionFailed) as err:
+        send(w3, deployer, watt.functions.mintBatch([a.address, b.address], [1]))
+    assert err.value.error_name == "WattBatchLengthMismatch"
+    assert err.value.error_args == {"recipients": 2, "amounts": 1}
+    with pytest.raises(TransactionFailed) as err:  # one zero amount refuses the whole batch
+        send(w3, deployer, watt.functions.mintBatch([a.address, b.address], [1, 0]))
+    assert err.value.error_name == "WattZeroAmount"
+    assert watt.functions.totalSupply().call() == wh_to_watt(13)
+
+
 def _permit_sig(token, owner, spender: str, value: int, deadline: int, chain_id: int, name: str):
     nonce = token.functions.nonces(owner.address).call()
     signed = Account.sign_typed_data(

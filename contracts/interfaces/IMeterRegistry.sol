@@ -17,8 +17,12 @@ interface IMeterRegistry is IParticipantRegistry {
     }
 
     /// @notice Why a reading was refused (`ReadingRejected.reason`, `whyRefused`).
-    /// @dev `None` means the reading would be accepted; `Duplicate` means it is already on chain
-    ///      (a no-op when re-pushed, never reported through `ReadingRejected`).
+    /// @dev `None` means the reading would be accepted; `Duplicate` means it is the meter's last
+    ///      accepted reading, re-pushed (a no-op, never reported through `ReadingRejected`). An
+    ///      older accepted reading re-pushed is `StaleSequence` (skipped, nothing applied); its
+    ///      `ReadingAccepted` log (meter id and sequence are topics, every measured value is in the
+    ///      data) is the proof that it was accepted — the SDK checks it. `SequenceTooLarge`: sequences are
+    ///      kept in 32 bits (136 years of 1-second readings).
     enum Reason {
         None,
         UnknownMeter,
@@ -31,7 +35,8 @@ interface IMeterRegistry is IParticipantRegistry {
         ExportExceedsGeneration,
         EnergyImbalance,
         BadFrequency,
-        Duplicate
+        Duplicate,
+        SequenceTooLarge
     }
 
     /// @notice One signed interval reading (EIP-712 primary type `MeterReading`).
@@ -103,8 +108,9 @@ interface IMeterRegistry is IParticipantRegistry {
     event MeterReactivated(bytes32 indexed meterId, address indexed by);
     /// @notice A meter's device key was replaced.
     event KeyRotated(bytes32 indexed meterId, address oldSigner, address newSigner);
-    /// @notice A reading was accepted; with the meter's registration (colour, location) and the
-    ///         signed calldata (frequency) this is the energy transfer proof.
+    /// @notice A reading was accepted: the energy transfer proof (meter, owner, interval, every
+    ///         quantity, grid frequency); the meter's colour and location are fixed at registration
+    ///         (`MeterRegistered`), and the interval ends `intervalLength` after its start.
     event ReadingAccepted(
         bytes32 indexed meterId,
         uint64 indexed sequence,
@@ -115,7 +121,7 @@ interface IMeterRegistry is IParticipantRegistry {
         uint64 exportWh,
         uint64 importWh,
         uint64 selfConsumedWh,
-        bytes32 digest
+        uint32 frequencyMHz
     );
     /// @notice A reading in a batch was refused and skipped (`reason` is a `Reason`).
     event ReadingRejected(bytes32 indexed meterId, uint64 indexed sequence, uint8 reason);
@@ -171,9 +177,6 @@ interface IMeterRegistry is IParticipantRegistry {
 
     /// @notice A registered meter (reverts `MeterNotRegistered` otherwise).
     function getMeter(bytes32 meterId) external view returns (MeterInfo memory);
-
-    /// @notice True when the reading with this digest was accepted for `meterId`/`sequence`.
-    function isAccepted(bytes32 meterId, uint64 sequence, bytes32 digest) external view returns (bool);
 
     /// @notice Energy (Wh) an owner drew from the public grid without holding WATT for it.
     function energyDebtWh(address owner) external view returns (uint256);

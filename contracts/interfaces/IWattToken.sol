@@ -11,6 +11,9 @@ interface IWattToken is IERC20 {
     /// @notice Thrown when minting or burning a zero amount, which would only emit noise.
     error WattZeroAmount();
 
+    /// @notice Thrown when `mintBatch` gets `recipients` accounts but `amounts` amounts.
+    error WattBatchLengthMismatch(uint256 recipients, uint256 amounts);
+
     /// @notice Thrown when the constructor is given the zero address as admin.
     error WattInvalidAdmin();
 
@@ -24,6 +27,11 @@ interface IWattToken is IERC20 {
     /// @notice Mints `amount` base units of WATT to `to`.
     /// @dev Only callable by an account with `MINTER_ROLE`.
     function mint(address to, uint256 amount) external;
+
+    /// @notice Mints `amounts[i]` base units of WATT to `to[i]` for every i (one `Transfer` from
+    ///         the zero address each; the meter registry mints a whole batch of readings at once).
+    /// @dev Only callable by an account with `MINTER_ROLE`; every amount must be non-zero.
+    function mintBatch(address[] calldata to, uint256[] calldata amounts) external;
 
     /// @notice Burns `amount` base units of WATT from `from` (energy consumed or lost).
     /// @dev Only callable by an account with `BURNER_ROLE`; reverts with

@@ -316,7 +316,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
             mstore(add(p, 0x20), price)
             mstore(add(p, 0x40), token)
             mstore(add(p, 0x60), tradeId)
-            log4(p, 0x80, topic, intervalId, seller, buyer)
+            log4(p, 0x80, topic, and(intervalId, 0xffffffffffffffff), seller, buyer) // clean the uint64
         }
     }
 

@@ -14,11 +14,14 @@ import {IMeterRegistry} from "../interfaces/IMeterRegistry.sol";
 ///         and passes the self-consumed renewable energy (DGC-C rule) of certified meters to the
 ///         C-REV issuer hook.
 /// @dev Storage per meter is two hot slots (`_Hot`: signer, rated power, kind, flags; `_State`:
-///      owner, last sequence, last interval end) so a reading costs two cold reads and one
-///      write. Accepted readings are remembered as 32-bit digest tags, eight per slot, keyed by
-///      sequence: a tag is consulted only for a sequence at or below the last accepted one, which
-///      is refused anyway, so a tag collision can only turn a refusal into a no-op (never apply
-///      a reading). Hook policy: the hook is called with a gas cap inside try/catch; a reverting
+///      owner, last sequence, last interval end, 32-bit tag of the last accepted digest) so a
+///      reading costs two cold reads and one write. Re-pushing the last accepted reading is a
+///      no-op (`Duplicate`); an older accepted one is skipped as `StaleSequence` — in both cases
+///      nothing is applied twice, and the `ReadingAccepted` log of the older one (meter id and
+///      sequence are topics, every measured value is in the data) proves it is on chain, which
+///      the SDK checks. A tag collision can only turn a refusal into a no-op, never apply a reading.
+///      Mints of a batch are collected and made in one `WATT.mintBatch` call, flushed before any
+///      burn so that a burn sees every earlier export of the batch. Hook policy: the hook is called with a gas cap inside try/catch; a reverting
 ///      hook emits `SelfConsumptionHookFailed` and the reading stays accepted. If less gas is
 ///      left than the cap needs, the whole batch reverts (`MeterHookGasTooLow`), so a relayer
 ///      cannot make the hook fail by starving it.
@@ -53,15 +56,22 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
 
     struct _State {
         address owner;
-        uint64 lastSequence;
+        uint32 lastSequence;
         uint32 lastIntervalEnd;
+        uint32 lastTag;
+    }
+
+    /// @dev WATT mints collected over a batch: `to[i]` gets `amount[i]`, `count` pending.
+    struct _Mints {
+        address[] to;
+        uint256[] amount;
+        uint256 count;
     }
 
     mapping(bytes32 => _Hot) private _hot;
     mapping(bytes32 => _State) private _state;
     mapping(bytes32 => bytes32) private _colour;
     mapping(bytes32 => string) private _location;
-    mapping(bytes32 => mapping(uint256 => uint256)) private _tags;
     mapping(address => uint256) private _metersOwned;
     mapping(address => uint256) private _debtWh;
 
@@ -203,12 +213,13 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
         if (n != signatures.length) revert MeterBatchLengthMismatch(n, signatures.length);
         bytes32 domain = _domainSeparatorV4();
         uint256 len = intervalLength;
+        _Mints memory mints = _Mints(new address[](n), new uint256[](n), 0);
         for (uint256 i; i < n; ++i) {
             Reading calldata r = readings[i];
             bytes32 digest = _digest(domain, r);
             (Reason reason, uint256 hot, uint256 state) = _check(r, signatures[i], digest, len);
             if (reason == Reason.None) {
-                _apply(r, hot, state, digest, len);
+                _apply(r, hot, state, digest, len, mints);
                 unchecked {
                     ++accepted; // ≤ n
                 }
@@ -217,9 +228,10 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
                     ++duplicates; // ≤ n
                 }
             } else {
-                emit ReadingRejected(r.meterId, r.sequence, uint8(reason));
+                emit ReadingRejected(r.meterId, uint64(_word(r, _SEQ)), uint8(reason));
             }
         }
+        _flushMints(mints);
     }
 
     /// @inheritdoc IMeterRegistry
@@ -276,12 +288,6 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
         return _hot[meterId].registered;
     }
 
-    /// @inheritdoc IMeterRegistry
-    function isAccepted(bytes32 meterId, uint64 sequence, bytes32 digest) external view returns (bool) {
-        if (sequence == 0 || sequence > _state[meterId].lastSequence) return false;
-        return _tagAt(meterId, sequence) == _tagOf(digest);
-    }
-
     /// @inheritdoc IParticipantRegistry
     function isParticipant(address account) external view returns (bool) {
         return _metersOwned[account] != 0;
@@ -308,8 +314,24 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
         return (uint256(digest) >> 224) | 1; // non-zero 32-bit tag
     }
 
-    function _tagAt(bytes32 meterId, uint64 sequence) private view returns (uint256) {
-        return (_tags[meterId][sequence >> 3] >> ((sequence & 7) * 32)) & 0xffffffff;
+    // Byte offsets of the fields of a `Reading` in calldata (nine static words). The reading
+    // path reads raw words and checks them as full 256-bit values, so a field with bits its type
+    // cannot hold is refused with a reason (BadInterval, OverCapacity, …) instead of reverting
+    // the whole batch; such a reading could not carry a valid signature from honest signing code.
+    uint256 private constant _SEQ = 0x20;
+    uint256 private constant _START = 0x40;
+    uint256 private constant _END = 0x60;
+    uint256 private constant _GEN = 0x80;
+    uint256 private constant _CONS = 0xa0;
+    uint256 private constant _EXP = 0xc0;
+    uint256 private constant _IMP = 0xe0;
+    uint256 private constant _FREQ = 0x100;
+
+    /// @dev The raw calldata word at byte offset `field` of reading `r`.
+    function _word(Reading calldata r, uint256 field) private pure returns (uint256 v) {
+        assembly ("memory-safe") {
+            v := calldataload(add(r, field))
+        }
     }
 
     /// @dev EIP-712 digest of `r`, hashed in scratch memory (nothing is allocated, so a batch of
@@ -362,7 +384,7 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
     // Packed slot layouts, read and written whole on the reading path (one SLOAD each):
     //   _Hot:   signer [0,160) · ratedPowerW [160,192) · kind [192,200) · registered [200,208)
     //           · active [208,216) · certified [216,224)
-    //   _State: owner [0,160) · lastSequence [160,224) · lastIntervalEnd [224,256)
+    //   _State: owner [0,160) · lastSequence [160,192) · lastIntervalEnd [192,224) · lastTag [224,256)
 
     function _check(Reading calldata r, bytes calldata signature, bytes32 digest, uint256 len)
         private
@@ -379,27 +401,29 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
         assembly ("memory-safe") {
             state := sload(ss.slot)
         }
-        uint256 seq = r.sequence;
-        uint256 lastSeq = (state >> 160) & 0xffffffffffffffff;
-        if (seq != 0 && seq <= lastSeq && _tagAt(id, uint64(seq)) == _tagOf(digest)) {
-            return (Reason.Duplicate, hot, state);
-        }
+        uint256 seq = _word(r, _SEQ);
+        uint256 lastSeq = (state >> 160) & 0xffffffff;
+        if (seq == lastSeq && state >> 224 == _tagOf(digest)) return (Reason.Duplicate, hot, state);
         if (_signerOf(digest, signature) != address(uint160(hot))) return (Reason.BadSignature, hot, state);
         if ((hot >> 208) & 0xff == 0) return (Reason.MeterSuspended, hot, state);
         if (seq <= lastSeq) return (Reason.StaleSequence, hot, state);
-        uint256 start = r.intervalStart;
-        if (start < state >> 224) return (Reason.StaleInterval, hot, state);
-        uint256 end = r.intervalEnd;
-        if (end != start + len || start % len != 0 || end > type(uint32).max) return (Reason.BadInterval, hot, state);
+        if (seq > type(uint32).max) return (Reason.SequenceTooLarge, hot, state);
+        uint256 start = _word(r, _START);
+        if (start < (state >> 192) & 0xffffffff) return (Reason.StaleInterval, hot, state);
+        uint256 end = _word(r, _END);
+        // end ≤ 2^32 - 1 and start < end first, so `end - start` cannot wrap for any raw start.
+        if (end > type(uint32).max || start >= end || end - start != len || start % len != 0) {
+            return (Reason.BadInterval, hot, state);
+        }
         return (_plausibility(r, hot, len), hot, state);
     }
 
     function _plausibility(Reading calldata r, uint256 hot, uint256 len) private view returns (Reason) {
         uint256 maxWh = (((hot >> 160) & 0xffffffff) * len) / 3600;
-        uint256 gen = r.generationWh;
-        uint256 cons = r.consumptionWh;
-        uint256 exp = r.exportWh;
-        uint256 imp = r.importWh;
+        uint256 gen = _word(r, _GEN);
+        uint256 cons = _word(r, _CONS);
+        uint256 exp = _word(r, _EXP);
+        uint256 imp = _word(r, _IMP);
         if (gen > maxWh || cons > maxWh || exp > maxWh || imp > maxWh) return Reason.OverCapacity;
         if (exp > gen) return Reason.ExportExceedsGeneration;
         uint256 inflow = gen + imp;
@@ -409,47 +433,82 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
             ? (inflow * batteryToleranceBps) / 10_000
             : balanceToleranceWh;
         if (diff > tolerance) return Reason.EnergyImbalance;
-        uint256 f = r.frequencyMHz;
+        uint256 f = _word(r, _FREQ);
         if (f < MIN_FREQUENCY_MHZ || f > MAX_FREQUENCY_MHZ) return Reason.BadFrequency;
         return Reason.None;
     }
 
-    function _apply(Reading calldata r, uint256 hot, uint256 state, bytes32 digest, uint256 len) private {
+    function _apply(Reading calldata r, uint256 hot, uint256 state, bytes32 digest, uint256 len, _Mints memory mints)
+        private
+    {
         address owner = address(uint160(state));
         {
-            bytes32 id = r.meterId;
-            uint64 seq = r.sequence;
-            // lastSequence and lastIntervalEnd replace the old ones; the owner stays (one SSTORE).
-            uint256 newState = uint256(uint160(owner)) | (uint256(seq) << 160) | (uint256(r.intervalEnd) << 224);
-            _State storage ss = _state[id];
+            // lastSequence, lastIntervalEnd and lastTag replace the old ones; the owner stays (one SSTORE).
+            uint256 newState = (state & type(uint160).max) | (_word(r, _SEQ) << 160) | (_word(r, _END) << 192)
+                | (_tagOf(digest) << 224);
+            _State storage ss = _state[r.meterId];
             assembly ("memory-safe") {
                 sstore(ss.slot, newState)
             }
-            uint256 shift = (seq & 7) * 32;
-            mapping(uint256 => uint256) storage tags = _tags[id];
-            tags[seq >> 3] = (tags[seq >> 3] & ~(uint256(0xffffffff) << shift)) | (_tagOf(digest) << shift);
         }
 
-        uint64 selfConsumed = _emitAccepted(r, owner, digest);
-        if (r.exportWh != 0) watt.mint(owner, uint256(r.exportWh) * WATT_PER_WH);
-        if (r.importWh != 0) _burnImport(r.meterId, owner, r.importWh);
+        uint256 selfConsumed = _emitAccepted(r, owner);
+        uint256 exp = _word(r, _EXP);
+        if (exp != 0) {
+            uint256 k = mints.count;
+            mints.to[k] = owner;
+            mints.amount[k] = exp * WATT_PER_WH; // exp ≤ rated power × interval < 2^64
+            mints.count = k + 1;
+        }
+        uint256 imp = _word(r, _IMP);
+        if (imp != 0) {
+            _flushMints(mints);
+            _burnImport(r.meterId, owner, uint64(imp));
+        }
 
         if (selfConsumed != 0 && (hot >> 216) & 0xff != 0) {
             ISelfConsumptionHook hook = selfConsumptionHook;
             if (address(hook) != address(0) && renewableColour[_colour[r.meterId]]) {
-                _callHook(hook, r.meterId, owner, r.sequence, uint64(r.intervalStart / len), selfConsumed);
+                _callHook(hook, r, owner, len, selfConsumed);
             }
         }
     }
 
-    /// @dev Emits `ReadingAccepted` and returns the self-consumed Wh by the DGC-C rule: when
-    ///      generation exceeds demand, generation − export; otherwise all generation.
-    function _emitAccepted(Reading calldata r, address owner, bytes32 digest) private returns (uint64 selfConsumed) {
-        uint64 gen = r.generationWh;
-        selfConsumed = gen > r.consumptionWh ? gen - r.exportWh : gen;
-        emit ReadingAccepted(
-            r.meterId, r.sequence, owner, r.intervalStart, gen, r.consumptionWh, r.exportWh, r.importWh, selfConsumed, digest
-        );
+    /// @dev Mints what `mints` collected (one `mintBatch` call) and empties it.
+    function _flushMints(_Mints memory mints) private {
+        uint256 k = mints.count;
+        if (k == 0) return;
+        address[] memory to = mints.to;
+        uint256[] memory amount = mints.amount;
+        uint256 cap = to.length;
+        assembly ("memory-safe") {
+            mstore(to, k) // pass only the k collected entries
+            mstore(amount, k)
+        }
+        watt.mintBatch(to, amount);
+        assembly ("memory-safe") {
+            mstore(to, cap)
+            mstore(amount, cap)
+        }
+        mints.count = 0;
+    }
+
+    /// @dev Emits `ReadingAccepted` from scratch memory (the same log as `emit ReadingAccepted(…)`)
+    ///      and returns the self-consumed Wh by the DGC-C rule: when generation exceeds demand,
+    ///      generation − export; otherwise all generation.
+    function _emitAccepted(Reading calldata r, address owner) private returns (uint256 selfConsumed) {
+        uint256 gen = _word(r, _GEN);
+        selfConsumed = gen > _word(r, _CONS) ? gen - _word(r, _EXP) : gen; // export ≤ generation (checked)
+        bytes32 topic = ReadingAccepted.selector;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, calldataload(add(r, _START)))
+            calldatacopy(add(p, 0x20), add(r, _GEN), 0x80) // generation, consumption, export, import
+            mstore(add(p, 0xa0), selfConsumed)
+            mstore(add(p, 0xc0), calldataload(add(r, _FREQ))) // 45,000 … 65,000 (checked)
+            // `owner` may carry dirty high bits on the stack (it was cut from a packed slot): clean it.
+            log4(p, 0xe0, topic, calldataload(r), calldataload(add(r, _SEQ)), and(owner, 0xffffffffffffffffffffffffffffffffffffffff))
+        }
     }
 
     function _burnImport(bytes32 id, address owner, uint64 importWh) private {
@@ -468,16 +527,16 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
         }
     }
 
-    function _callHook(ISelfConsumptionHook hook, bytes32 id, address owner, uint64 seq, uint64 iid, uint64 wh)
-        private
-    {
+    function _callHook(ISelfConsumptionHook hook, Reading calldata r, address owner, uint256 len, uint256 wh) private {
+        bytes32 id = r.meterId;
         uint256 cap = hookGasLimit;
         // EIP-150 passes at most 63/64 of the remaining gas; demand enough that the cap is real.
         uint256 needed = (cap * 64) / 63 + 10_000;
         if (gasleft() < needed) revert MeterHookGasTooLow(gasleft(), needed);
-        try hook.onSelfConsumption{gas: cap}(id, owner, iid, wh) {}
+        // Accepted readings have a 32-bit sequence and interval end, and wh ≤ generation < 2^64.
+        try hook.onSelfConsumption{gas: cap}(id, owner, uint64(_word(r, _START) / len), uint64(wh)) {}
         catch (bytes memory reason) {
-            emit SelfConsumptionHookFailed(id, seq, reason);
+            emit SelfConsumptionHookFailed(id, uint64(_word(r, _SEQ)), reason);
         }
     }
 }

@@ -16,7 +16,7 @@ contract StandInReportEvents {
         uint64 exportWh,
         uint64 importWh,
         uint64 selfConsumedWh,
-        bytes32 digest
+        uint32 frequencyMHz
     );
     /// @notice Same signature as EnergyMarket's event.
     event Trade(
@@ -37,7 +37,7 @@ contract StandInReportEvents {
         uint64 intervalStart,
         uint64[5] calldata whs // generation, consumption, export, import, self-consumed
     ) external {
-        emit ReadingAccepted(meterId, sequence, owner, intervalStart, whs[0], whs[1], whs[2], whs[3], whs[4], bytes32(0));
+        emit ReadingAccepted(meterId, sequence, owner, intervalStart, whs[0], whs[1], whs[2], whs[3], whs[4], 50_000);
     }
 
     /// @notice Emits one `Trade`.

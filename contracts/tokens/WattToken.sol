@@ -30,6 +30,17 @@ contract WattToken is ERC20, ERC20Permit, AccessControl, IWattToken {
     }
 
     /// @inheritdoc IWattToken
+    function mintBatch(address[] calldata to, uint256[] calldata amounts) external onlyRole(MINTER_ROLE) {
+        uint256 n = to.length;
+        if (n != amounts.length) revert WattBatchLengthMismatch(n, amounts.length);
+        for (uint256 i; i < n; ++i) {
+            uint256 amount = amounts[i];
+            if (amount == 0) revert WattZeroAmount();
+            _mint(to[i], amount);
+        }
+    }
+
+    /// @inheritdoc IWattToken
     function burn(address from, uint256 amount) external onlyRole(BURNER_ROLE) {
         if (amount == 0) revert WattZeroAmount();
         _burn(from, amount);

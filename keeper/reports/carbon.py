@@ -49,7 +49,7 @@ UNITS_PER_WH_G_PER_KWH = 10**9
 READING_ACCEPTED = (
     "ReadingAccepted(bytes32 indexed meterId, uint64 indexed sequence, address indexed owner, "
     "uint64 intervalStart, uint64 generationWh, uint64 consumptionWh, uint64 exportWh, uint64 importWh, "
-    "uint64 selfConsumedWh, bytes32 digest)"
+    "uint64 selfConsumedWh, uint32 frequencyMHz)"
 )
 TRADE = (
     "Trade(uint64 indexed intervalId, address indexed seller, address indexed buyer, uint256 wh, "

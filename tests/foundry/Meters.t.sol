@@ -118,10 +118,102 @@ contract MetersSignatureTest is MetersSetup {
         uint256 supply = watt.totalSupply();
         assertEq(supply, uint256(n) * 200e15, "minted once each");
         uint64 k = uint64(bound(repush, 0, n - 1));
+        // The last accepted reading is a no-op Duplicate; an older one is skipped as StaleSequence
+        // (its ReadingAccepted log is the proof it is on chain). Neither is applied again.
+        uint8 expected = uint8(k == n - 1 ? IMeterRegistry.Reason.Duplicate : IMeterRegistry.Reason.StaleSequence);
+        assertEq(reg.whyRefused(rs[k], sigs[k]), expected, "reason");
         (uint256 a, uint256 d) = _one(rs[k], sigs[k]);
         assertEq(a, 0, "not accepted again");
-        assertEq(d, 1, "counted as duplicate");
+        assertEq(d, k == n - 1 ? 1 : 0, "duplicate only for the last");
         assertEq(watt.totalSupply(), supply, "supply unchanged");
+    }
+
+    function test_sequenceAbove32Bits_isRefused() public {
+        IMeterRegistry.Reading memory r = _reading(0, 1, 400, 100);
+        r.sequence = uint64(type(uint32).max) + 1;
+        assertEq(reg.whyRefused(r, _sign(keys[0], r)), uint8(IMeterRegistry.Reason.SequenceTooLarge), "2^32");
+        r.sequence = type(uint32).max;
+        assertEq(reg.whyRefused(r, _sign(keys[0], r)), 0, "2^32 - 1 is fine");
+    }
+
+    function test_exportThenImportInOneBatch_burnSeesTheExport() public {
+        IMeterRegistry.Reading[] memory rs = new IMeterRegistry.Reading[](2);
+        bytes[] memory sigs = new bytes[](2);
+        rs[0] = _reading(0, 1, 500, 200); // +300 Wh exported
+        rs[1] = _reading(0, 2, 0, 200); // 200 Wh imported: burnt from the 300 just minted
+        sigs[0] = _sign(keys[0], rs[0]);
+        sigs[1] = _sign(keys[0], rs[1]);
+        (uint256 a,) = reg.submitReadings(rs, sigs);
+        assertEq(a, 2, "both accepted");
+        assertEq(watt.balanceOf(owners[0]), 100e15, "300 minted - 200 burnt");
+        assertEq(reg.energyDebtWh(owners[0]), 0, "no debt: the burn saw the export");
+        assertEq(watt.totalSupply(), 100e15, "supply");
+    }
+}
+
+/// @notice Readings whose calldata words hold bits their types cannot: refused with a reason, the
+///         batch goes on (a raw-word struct has the same ABI layout as `Reading`).
+contract MetersDirtyWordsTest is MetersSetup {
+    struct RawReading {
+        bytes32 meterId;
+        uint256[8] words; // sequence … frequencyMHz, as raw 256-bit words
+    }
+
+    function setUp() public {
+        _deploy();
+    }
+
+    function _raw(IMeterRegistry.Reading memory r) internal pure returns (RawReading memory x) {
+        x.meterId = r.meterId;
+        x.words = [
+            uint256(r.sequence), r.intervalStart, r.intervalEnd, r.generationWh, r.consumptionWh, r.exportWh,
+            r.importWh, r.frequencyMHz
+        ];
+    }
+
+    function _signRaw(uint256 key, RawReading memory x) internal view returns (bytes memory) {
+        bytes32 structHash = keccak256(abi.encode(reg.READING_TYPEHASH(), x.meterId, x.words));
+        bytes32 digest = keccak256(abi.encodePacked(hex"1901", reg.domainSeparator(), structHash));
+        (uint8 v, bytes32 rr, bytes32 s) = vm.sign(key, digest);
+        return abi.encodePacked(rr, s, v);
+    }
+
+    function test_dirtyWordsAreRefusedWithAReason() public {
+        // word index (0 = sequence) → the reason a dirty value of it gets
+        uint256[5] memory word = [uint256(0), 1, 5, 6, 7];
+        IMeterRegistry.Reason[5] memory why = [
+            IMeterRegistry.Reason.SequenceTooLarge,
+            IMeterRegistry.Reason.BadInterval,
+            IMeterRegistry.Reason.OverCapacity,
+            IMeterRegistry.Reason.OverCapacity,
+            IMeterRegistry.Reason.BadFrequency
+        ];
+        for (uint256 i; i < word.length; ++i) {
+            RawReading[] memory xs = new RawReading[](2);
+            bytes[] memory sigs = new bytes[](2);
+            xs[0] = _raw(_reading(0, uint64(2 * i + 1), 400, 100));
+            xs[0].words[word[i]] |= 1 << 200; // set a bit far above the field's type
+            sigs[0] = _signRaw(keys[0], xs[0]);
+            xs[1] = _raw(_reading(1, uint64(i + 1), 400, 100)); // a clean reading in the same batch
+            sigs[1] = _signRaw(keys[1], xs[1]);
+            vm.recordLogs();
+            (bool ok, bytes memory ret) =
+                address(reg).call(abi.encodeWithSelector(IMeterRegistry.submitReadings.selector, xs, sigs));
+            assertTrue(ok, "the batch does not revert");
+            (uint256 a,) = abi.decode(ret, (uint256, uint256));
+            assertEq(a, 1, "only the clean reading is accepted");
+            Vm.Log[] memory logs = vm.getRecordedLogs();
+            bool seen;
+            for (uint256 j; j < logs.length; ++j) {
+                if (logs[j].topics[0] == IMeterRegistry.ReadingRejected.selector) {
+                    assertEq(abi.decode(logs[j].data, (uint8)), uint8(why[i]), "reason");
+                    seen = true;
+                }
+            }
+            assertTrue(seen, "ReadingRejected emitted");
+        }
+        assertEq(watt.balanceOf(owners[0]), 0, "nothing minted for the dirty readings");
+        assertEq(watt.balanceOf(owners[1]), 5 * 300e15, "the clean ones minted");
     }
 }
 

@@ -11,8 +11,8 @@ from eth_utils import keccak
 from gridcoop_sdk import TransactionFailed
 from gridcoop_sdk.contracts import deploy
 from gridcoop_sdk.eip712 import encode_type
-from gridcoop_sdk.meters import check_reading, get_meter, register_meter, submit_readings
-from gridcoop_sdk.readings import ReadingSigner, SignedReading, meter_id, sign_reading
+from gridcoop_sdk.meters import accepted_earlier, check_reading, get_meter, register_meter, submit_readings
+from gridcoop_sdk.readings import REASONS, ReadingSigner, SignedReading, meter_id, reason_name, sign_reading
 from gridcoop_sdk.tx import send
 
 from .conftest import T0, make_reading
@@ -79,9 +79,34 @@ def test_accepted_reading_mints_export_and_emits_proof(w3, registry, watt, meter
     ev = logs(registry, "ReadingAccepted", w3.eth.get_transaction_receipt(res.tx_hash))[0].args
     assert (ev.owner, ev.generationWh, ev.consumptionWh, ev.exportWh, ev.importWh) == (owner.address, 400, 250, 150, 0)
     assert ev.selfConsumedWh == 250  # DGC-C: generation > demand → generation − export
-    assert ev.digest == s.digest()
+    assert ev.frequencyMHz == 50_000 and ev.intervalStart == s.reading.interval_start
     assert check_reading(w3, registry, s) == "Duplicate"
-    assert registry.functions.isAccepted(meter, 1, s.digest()).call()
+
+
+def test_older_accepted_reading_is_stale_on_chain_and_a_duplicate_by_its_log(w3, registry, watt, meter, signer,
+                                                                             owner, gateway):
+    """The registry keeps only the last accepted reading per meter: re-pushing an older one is
+    refused on chain as StaleSequence (nothing applied) and the SDK finds its ReadingAccepted log."""
+    first, second = (signer.sign(make_reading(meter, i, gen=400 + i, cons=250)) for i in (1, 2))
+    submit_readings(w3, gateway, registry, [first, second])
+    supply = watt.functions.totalSupply().call()
+    assert reason_name(registry.functions.whyRefused(first.reading.as_tuple(), first.signature).call()) \
+        == "StaleSequence"
+    assert registry.functions.whyRefused(second.reading.as_tuple(), second.signature).call() == REASONS.index(
+        "Duplicate")
+    assert check_reading(w3, registry, first) == "Duplicate"
+    assert accepted_earlier(registry, first)
+    res = submit_readings(w3, gateway, registry, [first, second])
+    assert sorted(res.duplicates) == sorted([first.key(), second.key()]) and not res.accepted and not res.rejected
+    rejected = logs(registry, "ReadingRejected", w3.eth.get_transaction_receipt(res.tx_hash))
+    assert [(e.args.sequence, reason_name(e.args.reason)) for e in rejected] == [(1, "StaleSequence")]
+    assert watt.functions.totalSupply().call() == supply
+    # A different reading for sequence 1 has no such log: it stays refused.
+    other = signer.sign(make_reading(meter, 1, gen=900, cons=250))
+    assert not accepted_earlier(registry, other)
+    assert check_reading(w3, registry, other) == "StaleSequence"
+    res = submit_readings(w3, gateway, registry, [other])
+    assert res.rejected == [(other.key()[0], 1, "StaleSequence")] and not res.duplicates
 
 
 def test_import_burns_what_owner_holds_and_records_debt(w3, registry, watt, meter, signer, owner, gateway):
