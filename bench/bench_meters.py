@@ -1,8 +1,7 @@
 """Gas per accepted meter reading (batch 1/10/100, WATT mint included) and readings signed per second.
 
 Steady state: every meter already has accepted readings and its owner already holds WATT; the gas
-figure is averaged over sequences 2..9 of each meter, so the one-in-eight fresh digest-tag slot is
-counted at its real rate.
+figure is averaged over sequences 2..9 of each meter.
 """
 
 from __future__ import annotations

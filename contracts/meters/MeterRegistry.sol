@@ -61,11 +61,16 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
         uint32 lastTag;
     }
 
-    /// @dev WATT mints collected over a batch: `to[i]` gets `amount[i]`, `count` pending.
-    struct _Mints {
+    /// @dev Per-batch context: WATT mints collected (`to[i]` gets `amount[i]`, `count` pending) and
+    ///      the parameters every reading needs, read from storage once per batch.
+    struct _Batch {
         address[] to;
         uint256[] amount;
         uint256 count;
+        uint256 len;
+        uint256 toleranceWh;
+        uint256 batteryBps;
+        ISelfConsumptionHook hook;
     }
 
     mapping(bytes32 => _Hot) private _hot;
@@ -212,14 +217,13 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
         uint256 n = readings.length;
         if (n != signatures.length) revert MeterBatchLengthMismatch(n, signatures.length);
         bytes32 domain = _domainSeparatorV4();
-        uint256 len = intervalLength;
-        _Mints memory mints = _Mints(new address[](n), new uint256[](n), 0);
+        _Batch memory b = _batch(n);
         for (uint256 i; i < n; ++i) {
             Reading calldata r = readings[i];
             bytes32 digest = _digest(domain, r);
-            (Reason reason, uint256 hot, uint256 state) = _check(r, signatures[i], digest, len);
+            (Reason reason, uint256 hot, uint256 state) = _check(r, signatures[i], digest, b);
             if (reason == Reason.None) {
-                _apply(r, hot, state, digest, len, mints);
+                _apply(r, hot, state, digest, b);
                 unchecked {
                     ++accepted; // ≤ n
                 }
@@ -231,13 +235,20 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
                 emit ReadingRejected(r.meterId, uint64(_word(r, _SEQ)), uint8(reason));
             }
         }
-        _flushMints(mints);
+        _flushMints(b);
+    }
+
+    function _batch(uint256 n) private view returns (_Batch memory) {
+        return _Batch(
+            new address[](n), new uint256[](n), 0, intervalLength, balanceToleranceWh, batteryToleranceBps,
+            selfConsumptionHook
+        );
     }
 
     /// @inheritdoc IMeterRegistry
     function whyRefused(Reading calldata reading, bytes calldata signature) external view returns (uint8) {
         bytes32 digest = _digest(_domainSeparatorV4(), reading);
-        (Reason reason,,) = _check(reading, signature, digest, intervalLength);
+        (Reason reason,,) = _check(reading, signature, digest, _batch(0));
         return uint8(reason);
     }
 
@@ -386,7 +397,7 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
     //           · active [208,216) · certified [216,224)
     //   _State: owner [0,160) · lastSequence [160,192) · lastIntervalEnd [192,224) · lastTag [224,256)
 
-    function _check(Reading calldata r, bytes calldata signature, bytes32 digest, uint256 len)
+    function _check(Reading calldata r, bytes calldata signature, bytes32 digest, _Batch memory b)
         private
         view
         returns (Reason, uint256 hot, uint256 state)
@@ -401,25 +412,33 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
         assembly ("memory-safe") {
             state := sload(ss.slot)
         }
-        uint256 seq = _word(r, _SEQ);
-        uint256 lastSeq = (state >> 160) & 0xffffffff;
-        if (seq == lastSeq && state >> 224 == _tagOf(digest)) return (Reason.Duplicate, hot, state);
-        if (_signerOf(digest, signature) != address(uint160(hot))) return (Reason.BadSignature, hot, state);
-        if ((hot >> 208) & 0xff == 0) return (Reason.MeterSuspended, hot, state);
-        if (seq <= lastSeq) return (Reason.StaleSequence, hot, state);
-        if (seq > type(uint32).max) return (Reason.SequenceTooLarge, hot, state);
+        {
+            uint256 seq = _word(r, _SEQ);
+            uint256 lastSeq = (state >> 160) & 0xffffffff;
+            if (seq == lastSeq && state >> 224 == _tagOf(digest)) return (Reason.Duplicate, hot, state);
+            if (_signerOf(digest, signature) != address(uint160(hot))) return (Reason.BadSignature, hot, state);
+            if ((hot >> 208) & 0xff == 0) return (Reason.MeterSuspended, hot, state);
+            if (seq <= lastSeq) return (Reason.StaleSequence, hot, state);
+            if (seq > type(uint32).max) return (Reason.SequenceTooLarge, hot, state);
+        }
+        Reason why = _interval(r, state, b.len);
+        if (why == Reason.None) why = _plausibility(r, hot, b);
+        return (why, hot, state);
+    }
+
+    function _interval(Reading calldata r, uint256 state, uint256 len) private pure returns (Reason) {
         uint256 start = _word(r, _START);
-        if (start < (state >> 192) & 0xffffffff) return (Reason.StaleInterval, hot, state);
+        if (start < (state >> 192) & 0xffffffff) return Reason.StaleInterval;
         uint256 end = _word(r, _END);
         // end ≤ 2^32 - 1 and start < end first, so `end - start` cannot wrap for any raw start.
         if (end > type(uint32).max || start >= end || end - start != len || start % len != 0) {
-            return (Reason.BadInterval, hot, state);
+            return Reason.BadInterval;
         }
-        return (_plausibility(r, hot, len), hot, state);
+        return Reason.None;
     }
 
-    function _plausibility(Reading calldata r, uint256 hot, uint256 len) private view returns (Reason) {
-        uint256 maxWh = (((hot >> 160) & 0xffffffff) * len) / 3600;
+    function _plausibility(Reading calldata r, uint256 hot, _Batch memory b) private pure returns (Reason) {
+        uint256 maxWh = (((hot >> 160) & 0xffffffff) * b.len) / 3600;
         uint256 gen = _word(r, _GEN);
         uint256 cons = _word(r, _CONS);
         uint256 exp = _word(r, _EXP);
@@ -430,17 +449,15 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
         uint256 outflow = cons + exp;
         uint256 diff = inflow > outflow ? inflow - outflow : outflow - inflow;
         uint256 tolerance = Kind((hot >> 192) & 0xff) == Kind.Battery
-            ? (inflow * batteryToleranceBps) / 10_000
-            : balanceToleranceWh;
+            ? (inflow * b.batteryBps) / 10_000
+            : b.toleranceWh;
         if (diff > tolerance) return Reason.EnergyImbalance;
         uint256 f = _word(r, _FREQ);
         if (f < MIN_FREQUENCY_MHZ || f > MAX_FREQUENCY_MHZ) return Reason.BadFrequency;
         return Reason.None;
     }
 
-    function _apply(Reading calldata r, uint256 hot, uint256 state, bytes32 digest, uint256 len, _Mints memory mints)
-        private
-    {
+    function _apply(Reading calldata r, uint256 hot, uint256 state, bytes32 digest, _Batch memory b) private {
         address owner = address(uint160(state));
         {
             // lastSequence, lastIntervalEnd and lastTag replace the old ones; the owner stays (one SSTORE).
@@ -455,31 +472,31 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
         uint256 selfConsumed = _emitAccepted(r, owner);
         uint256 exp = _word(r, _EXP);
         if (exp != 0) {
-            uint256 k = mints.count;
-            mints.to[k] = owner;
-            mints.amount[k] = exp * WATT_PER_WH; // exp ≤ rated power × interval < 2^64
-            mints.count = k + 1;
+            uint256 k = b.count;
+            b.to[k] = owner;
+            b.amount[k] = exp * WATT_PER_WH; // exp ≤ rated power × interval < 2^64
+            b.count = k + 1;
         }
         uint256 imp = _word(r, _IMP);
         if (imp != 0) {
-            _flushMints(mints);
+            _flushMints(b);
             _burnImport(r.meterId, owner, uint64(imp));
         }
 
         if (selfConsumed != 0 && (hot >> 216) & 0xff != 0) {
-            ISelfConsumptionHook hook = selfConsumptionHook;
+            ISelfConsumptionHook hook = b.hook;
             if (address(hook) != address(0) && renewableColour[_colour[r.meterId]]) {
-                _callHook(hook, r, owner, len, selfConsumed);
+                _callHook(hook, r, owner, b.len, selfConsumed);
             }
         }
     }
 
-    /// @dev Mints what `mints` collected (one `mintBatch` call) and empties it.
-    function _flushMints(_Mints memory mints) private {
-        uint256 k = mints.count;
+    /// @dev Mints what `b` collected (one `mintBatch` call) and empties it.
+    function _flushMints(_Batch memory b) private {
+        uint256 k = b.count;
         if (k == 0) return;
-        address[] memory to = mints.to;
-        uint256[] memory amount = mints.amount;
+        address[] memory to = b.to;
+        uint256[] memory amount = b.amount;
         uint256 cap = to.length;
         assembly ("memory-safe") {
             mstore(to, k) // pass only the k collected entries
@@ -490,7 +507,7 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
             mstore(to, cap)
             mstore(amount, cap)
         }
-        mints.count = 0;
+        b.count = 0;
     }
 
     /// @dev Emits `ReadingAccepted` from scratch memory (the same log as `emit ReadingAccepted(…)`)
