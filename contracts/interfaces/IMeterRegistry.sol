@@ -21,8 +21,8 @@ interface IMeterRegistry is IParticipantRegistry {
     ///      accepted reading, re-pushed (a no-op, never reported through `ReadingRejected`). An
     ///      older accepted reading re-pushed is `StaleSequence` (skipped, nothing applied); its
     ///      `ReadingAccepted` log (meter id and sequence are topics, every measured value is in the
-    ///      data) is the proof that it was accepted — the SDK checks it. `SequenceTooLarge`: sequences are
-    ///      kept in 32 bits (136 years of 1-second readings).
+    ///      data) is the proof that it was accepted — the SDK checks it. `SequenceTooLarge`:
+    ///      sequences are kept in 32 bits (136 years of 1-second readings).
     enum Reason {
         None,
         UnknownMeter,

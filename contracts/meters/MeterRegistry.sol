@@ -21,10 +21,10 @@ import {IMeterRegistry} from "../interfaces/IMeterRegistry.sol";
 ///      sequence are topics, every measured value is in the data) proves it is on chain, which
 ///      the SDK checks. A tag collision can only turn a refusal into a no-op, never apply a reading.
 ///      Mints of a batch are collected and made in one `WATT.mintBatch` call, flushed before any
-///      burn so that a burn sees every earlier export of the batch. Hook policy: the hook is called with a gas cap inside try/catch; a reverting
-///      hook emits `SelfConsumptionHookFailed` and the reading stays accepted. If less gas is
-///      left than the cap needs, the whole batch reverts (`MeterHookGasTooLow`), so a relayer
-///      cannot make the hook fail by starving it.
+///      burn so that a burn sees every earlier export of the batch. Hook policy: the hook is
+///      called with a gas cap inside try/catch; a reverting hook emits `SelfConsumptionHookFailed`
+///      and the reading stays accepted. If less gas is left than the cap needs, the whole batch
+///      reverts (`MeterHookGasTooLow`), so a relayer cannot make the hook fail by starving it.
 contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
     /// @notice Registers, suspends, reactivates meters and rotates their keys.
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
