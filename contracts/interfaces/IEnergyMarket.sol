@@ -123,7 +123,8 @@ interface IEnergyMarket {
 
     /// @notice Settle interval `intervalId` (keeper only), once, after its gate closure.
     /// @param intervalId The interval every order must be for.
-    /// @param orders The orders that trade (each at most once per batch).
+    /// @param orders The orders that trade. The same order may appear more than once; its fills
+    ///        are summed over every copy and checked against its amount.
     /// @param signatures One per order: 65-byte (r,s,v) or 64-byte EIP-2098 (r,vs) ECDSA for EOAs,
     ///        anything the wallet's `isValidSignature` accepts for ERC-1271 contracts.
     /// @param trades Packed trades: `sellIndex << 240 | buyIndex << 224 | wh << 128 | pricePerKwh`

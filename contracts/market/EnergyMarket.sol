@@ -12,8 +12,8 @@ import {IEnergyMarket} from "../interfaces/IEnergyMarket.sol";
 
 /// @title EnergyMarket
 /// @notice Trustless batch settlement of signed WATT orders, one batch per 15-minute interval.
-/// @dev Flow of a batch: verify every order, apply every trade to in-memory fills, record fills,
-///      pull WATT from sellers and money from buyers into the market (one transfer per order),
+/// @dev Flow of a batch: verify every order, apply every trade to in-memory fills, check each
+///      order's fills against its amount (sums per order id in transient storage), pull WATT from sellers and money from buyers into the market (one transfer per order),
 ///      check the market received exactly that, pay out WATT to buyers and money to sellers (one
 ///      transfer per order), and check the market's balances are back where they started.
 contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTransient {
@@ -51,6 +51,9 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
     /// @dev Per interval, a 256-bit Bloom filter (three bits per id) of the ids cancelled for it:
     ///      `settle` reads it once per batch and looks an order up in `_cancelled` only when all
     ///      three of its bits are set, so a batch without cancellations pays no per-order read.
+    ///      Anyone can fill an interval's filter by cancelling made-up orders of their own (about
+    ///      86 cancels); that only brings the per-order look-up (2,100 gas) back, never lets a
+    ///      cancelled order through.
     mapping(uint64 intervalId => uint256) internal _cancelFilter;
     /// @inheritdoc IEnergyMarket
     mapping(uint64 intervalId => bool) public settledIntervals;
@@ -382,7 +385,8 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         }
     }
 
-    /// @dev The three Bloom-filter bits of order id `h` (bytes 0, 1 and 2 of the id pick them).
+    /// @dev The three Bloom-filter bits of order id `h` (its three least significant bytes, i.e.
+    ///      bytes 31, 30 and 29 of the id, pick them).
     function _filterBits(bytes32 h) internal pure returns (uint256) {
         uint256 x = uint256(h);
         return (1 << (x & 0xff)) | (1 << ((x >> 8) & 0xff)) | (1 << ((x >> 16) & 0xff));

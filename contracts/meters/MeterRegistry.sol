@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IWattToken} from "../interfaces/IWattToken.sol";
 import {ISelfConsumptionHook, IParticipantRegistry} from "../interfaces/IMeterHooks.sol";
 import {IMeterRegistry} from "../interfaces/IMeterRegistry.sol";
@@ -25,7 +26,10 @@ import {IMeterRegistry} from "../interfaces/IMeterRegistry.sol";
 ///      called with a gas cap inside try/catch; a reverting hook emits `SelfConsumptionHookFailed`
 ///      and the reading stays accepted. If less gas is left than the cap needs, the whole batch
 ///      reverts (`MeterHookGasTooLow`), so a relayer cannot make the hook fail by starving it.
-contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
+///      `submitReadings` and `repayEnergyDebt` are `nonReentrant` (transient storage): a hook
+///      that calls back fails (and is reported as failed) instead of running a nested batch that
+///      would not see this batch's not-yet-minted exports.
+contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMeterRegistry {
     /// @notice Registers, suspends, reactivates meters and rotates their keys.
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
     /// @notice Sets the interval length, tolerances, renewable colours and the hook.
@@ -212,6 +216,7 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
     /// @inheritdoc IMeterRegistry
     function submitReadings(Reading[] calldata readings, bytes[] calldata signatures)
         external
+        nonReentrant
         returns (uint256 accepted, uint256 duplicates)
     {
         uint256 n = readings.length;
@@ -232,7 +237,8 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
                     ++duplicates; // ≤ n
                 }
             } else {
-                emit ReadingRejected(r.meterId, uint64(_word(r, _SEQ)), uint8(reason));
+                uint256 seq = _word(r, _SEQ); // a raw word: one above 64 bits is logged as 2^64 - 1
+                emit ReadingRejected(r.meterId, seq > type(uint64).max ? type(uint64).max : uint64(seq), uint8(reason));
             }
         }
         _flushMints(b);
@@ -263,7 +269,7 @@ contract MeterRegistry is AccessControl, EIP712, IMeterRegistry {
     }
 
     /// @notice Burns `amountWh` of the caller's WATT to pay down the caller's energy debt.
-    function repayEnergyDebt(uint256 amountWh) external {
+    function repayEnergyDebt(uint256 amountWh) external nonReentrant {
         uint256 debt = _debtWh[msg.sender];
         if (amountWh == 0 || amountWh > debt) revert MeterRepayExceedsDebt(amountWh, debt);
         unchecked {

@@ -207,6 +207,8 @@ contract MetersDirtyWordsTest is MetersSetup {
             for (uint256 j; j < logs.length; ++j) {
                 if (logs[j].topics[0] == IMeterRegistry.ReadingRejected.selector) {
                     assertEq(abi.decode(logs[j].data, (uint8)), uint8(why[i]), "reason");
+                    // the sequence topic: the reading's, or 2^64 - 1 for one that does not fit 64 bits
+                    assertEq(uint256(logs[j].topics[2]), i == 0 ? type(uint64).max : 2 * i + 1, "sequence");
                     seen = true;
                 }
             }
