@@ -180,12 +180,13 @@ def _sort_receipt(registry: Contract, signed: list[SignedReading], receipt: dict
         rejected[("0x" + ev.args.meterId.hex(), ev.args.sequence)] = reason_name(ev.args.reason)
     res = SubmitResult(tx_hash="0x" + bytes(receipt["transactionHash"]).hex(), gas_used=receipt["gasUsed"])
     seen: set[tuple[str, int]] = set()
+    last_sequence: dict[bytes, int] = {}
     for s in signed:
         k = s.key()
         if k in accepted and k not in seen:
             res.accepted.append(k)
         elif k in rejected and k not in seen:
-            if rejected[k] in _MAYBE_ON_CHAIN and accepted_earlier(registry, s):
+            if _maybe_on_chain(registry, s, rejected[k], last_sequence) and accepted_earlier(registry, s):
                 res.duplicates.append(k)  # an older accepted reading, re-pushed: on chain already
             else:
                 res.rejected.append((k[0], k[1], rejected[k]))
@@ -198,6 +199,20 @@ def _sort_receipt(registry: Contract, signed: list[SignedReading], receipt: dict
 #: Refusals an already accepted reading can get when re-pushed: an older sequence, or — after the
 #: meter's key was rotated or the meter suspended — the checks that come before the sequence check.
 _MAYBE_ON_CHAIN = frozenset({"StaleSequence", "BadSignature", "MeterSuspended"})
+
+
+def _maybe_on_chain(registry: Contract, signed: SignedReading, reason: str, last_sequence: dict[bytes, int]) -> bool:
+    """Whether a refusal is worth a log search: a refusal an accepted reading can get, for a
+    sequence at or below the meter's last accepted one (so readings that claim a new sequence —
+    say a batch of forgeries sent to the relay — never cost a log search)."""
+    if reason not in _MAYBE_ON_CHAIN:
+        return False
+    if reason == "StaleSequence":
+        return True  # the chain already compared the sequence, after a valid signature
+    mid = signed.reading.meter_id
+    if mid not in last_sequence:
+        last_sequence[mid] = int(get_meter(registry, mid)["last_sequence"])
+    return signed.reading.sequence <= last_sequence[mid]
 
 
 def _from_block(w3: Web3, registry: Contract) -> int:
@@ -242,7 +257,7 @@ def check_reading(w3: Web3, registry: Contract, signed: SignedReading) -> str | 
         return "BadSignature"  # signed for another domain: the chain would recover another signer
     code = call(registry.functions.whyRefused(signed.reading.as_tuple(), signed.signature))
     name = None if code == 0 else reason_name(code)
-    if name in _MAYBE_ON_CHAIN and accepted_earlier(registry, signed):
+    if name and _maybe_on_chain(registry, signed, name, {}) and accepted_earlier(registry, signed):
         return "Duplicate"
     return name
 

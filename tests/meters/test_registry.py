@@ -213,6 +213,14 @@ def test_key_rotation(w3, deployer, registry, meter, signer, device, gateway):
     assert check_reading(w3, registry, signer.sign(make_reading(meter, 1))) == "Duplicate"
     new_signer = ReadingSigner(new.key, w3.eth.chain_id, registry.address)
     assert submit_readings(w3, gateway, registry, [new_signer.sign(make_reading(meter, 2))]).accepted
+    # Now an older reading signed by the old key is refused on chain as BadSignature (it is no
+    # longer the last one); the SDK finds its ReadingAccepted log and reports a duplicate.
+    old_first = signer.sign(make_reading(meter, 1))
+    assert reason_name(registry.functions.whyRefused(old_first.reading.as_tuple(), old_first.signature).call()) \
+        == "BadSignature"
+    assert check_reading(w3, registry, old_first) == "Duplicate"
+    res = submit_readings(w3, gateway, registry, [old_first, signer.sign(make_reading(meter, 3))])
+    assert res.duplicates == [old_first.key()] and res.rejected == [(old_first.key()[0], 3, "BadSignature")]
 
 
 def test_suspend_reactivate_events_and_refusals(w3, deployer, wallets, registry, meter):
