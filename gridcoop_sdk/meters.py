@@ -120,7 +120,7 @@ def get_meter(registry: Contract, mid: bytes | str) -> dict[str, Any]:
     """The registered meter as a dict (``kind`` and ``colour`` as text)."""
     info = call(registry.functions.getMeter(meter_id(mid)))
     keys = ("signer", "owner", "kind", "active", "certified", "rated_power_w", "colour", "location",
-            "last_sequence", "last_interval_end")
+            "last_sequence", "last_interval_end", "registered_at")
     d = dict(zip(keys, info, strict=True))
     d["kind"] = KINDS[d["kind"]]
     d["colour"] = colour_text(d["colour"])
@@ -195,6 +195,11 @@ def _sort_receipt(registry: Contract, signed: list[SignedReading], receipt: dict
         seen.add(k)
     return res
 
+
+#: Refusals that the same signed reading can outgrow: ``FutureInterval`` (the gateway's clock is
+#: ahead of the chain's by more than the registry's ``maxClockDrift``) passes once the chain's time
+#: reaches the interval's end. A gateway keeps such a reading pending and pushes it again.
+RETRY_LATER = frozenset({"FutureInterval"})
 
 #: Refusals an already accepted reading can get when re-pushed: an older sequence, or — after the
 #: meter's key was rotated or the meter suspended — the checks that come before the sequence check.

@@ -45,6 +45,9 @@ REASONS: tuple[str, ...] = (
     "BadFrequency",
     "Duplicate",
     "SequenceTooLarge",
+    "FutureInterval",
+    "BeforeRegistration",
+    "KindMismatch",
 )
 
 

@@ -194,7 +194,7 @@ def deploy_region(
             meters_sdk.register_meter(
                 w3, deployer, registry, meter_id=mid, signer=signers[b.id], owner=first_owner,
                 kind="battery", colour="battery", certified=False,
-                rated_power_w=int(b.capacity_kwh * 1000), location=b.location)
+                rated_power_w=b.rated_power_w, location=b.location)
             region.meter_ids[b.id] = mid
         region.battery_ids[b.id] = storage_sdk.register_battery(
             w3, deployer, storage, meter_id=mid, capacity_wh=int(b.capacity_kwh * 1000),

@@ -81,10 +81,20 @@ class OwnerShare(_Strict):
 class BatteryConfig(_Strict):
     id: str = Field(pattern=_SLUG.pattern)
     capacity_kwh: float = Field(gt=0, le=100_000)
+    power_kw: float | None = Field(
+        default=None, gt=0, le=100_000,
+        description="inverter power in kW: the battery meter's rated power (default: capacity / 2 h)")
     efficiency: float = Field(gt=0.5, le=1.0, description="round-trip efficiency (0.5–1]")
     fee_tsl_per_kwh_slot: float = Field(ge=0, le=1000, description="TSL per kWh stored per 15-minute slot")
     owners: list[OwnerShare] = Field(min_length=1)
     location: str = Field(default="", max_length=12)
+
+
+    @property
+    def rated_power_w(self) -> int:
+        """The battery meter's rated power in W (its inverter), never its capacity."""
+        kw = self.capacity_kwh / 2 if self.power_kw is None else self.power_kw
+        return max(int(kw * 1000), 1)
 
 
 class StorageConfig(_Strict):

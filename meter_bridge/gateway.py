@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gridcoop_sdk.meters import SubmitResult
+from gridcoop_sdk.meters import RETRY_LATER, SubmitResult
 from gridcoop_sdk.readings import ReadingSigner, SignedReading
 
 from .intervals import IntervalBuilder, SiteSample
@@ -67,8 +67,10 @@ class Gateway:
     def __init__(self, sites: list[Site], outbox: Outbox, pusher: Pusher, *,
                  clock: Callable[[], float] = time.time, batch_size: int = 100,
                  backoff_initial: float = 1.0, backoff_max: float = 60.0,
-                 chain_view: Callable[[bytes], int] | None = None, reconcile_every: float = 10.0):
+                 chain_view: Callable[[bytes], int] | None = None, reconcile_every: float = 10.0,
+                 defer_s: float = 30.0):
         self.sites = sites
+        self.defer_s = defer_s  # wait before re-pushing readings the chain's clock has not reached
         self.outbox = outbox
         self.pusher = pusher
         self.clock = clock
@@ -130,10 +132,17 @@ class Gateway:
         self._backoff = 0.0
         self.next_push_at = 0.0
         self.outbox.mark(result)
-        log.info("pushed %d readings: %d accepted, %d already on chain, %d refused", len(batch),
-                 len(result.accepted), len(result.duplicates), len(result.rejected))
+        deferred = [r for r in result.rejected if r[2] in RETRY_LATER]
+        log.info("pushed %d readings: %d accepted, %d already on chain, %d refused, %d deferred", len(batch),
+                 len(result.accepted), len(result.duplicates), len(result.rejected) - len(deferred), len(deferred))
         for m, s, reason in result.rejected:
-            log.error("chain refused %s sequence %s: %s (kept in the outbox)", m, s, reason)
+            if reason not in RETRY_LATER:
+                log.error("chain refused %s sequence %s: %s (kept in the outbox)", m, s, reason)
+        if deferred:
+            # The chain's clock is behind ours: those intervals are not over on chain yet.
+            self.next_push_at = self.clock() + self.defer_s
+            log.warning("%d reading(s) are for intervals not over on the chain's clock yet (%s); "
+                        "kept pending, pushed again in %.0fs", len(deferred), deferred[0][2], self.defer_s)
         return result
 
     def reconcile(self) -> int:
@@ -160,7 +169,7 @@ class Gateway:
 
     def drain(self) -> None:
         """Push until nothing is pending or a push fails."""
-        while self.outbox.count("pending") and self.push_once() is not None:
+        while self.outbox.count("pending") and self.clock() >= self.next_push_at and self.push_once() is not None:
             pass
 
     def run(self, *, poll_interval: float = 5.0, stop: threading.Event | None = None) -> None:

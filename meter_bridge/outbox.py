@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from gridcoop_sdk.meters import SubmitResult
+from gridcoop_sdk.meters import RETRY_LATER, SubmitResult
 from gridcoop_sdk.readings import SignedReading
 
 SCHEMA = """
@@ -96,18 +96,28 @@ class Outbox:
 
     def mark(self, result: SubmitResult) -> None:
         """Record what the chain said: accepted / duplicate leave the pending set; rejected stay
-        visible with the reason (status 'rejected')."""
+        visible with the reason (status 'rejected'), except refusals the same reading can outgrow
+        (``RETRY_LATER``: its interval is not over on the chain's clock yet), which stay pending with
+        the reason noted and are pushed again."""
         now = self.clock()
+        final = [(m, s, r) for m, s, r in result.rejected if r not in RETRY_LATER]
+        later = [(m, s, r) for m, s, r in result.rejected if r in RETRY_LATER]
 
         def work(db: sqlite3.Connection) -> None:
             for status, items in (("accepted", result.accepted), ("duplicate", result.duplicates)):
                 db.executemany("UPDATE readings SET status=?, updated=?, attempts=attempts+1 "
                                "WHERE meter_id=? AND sequence=?", [(status, now, m, s) for m, s in items])
             db.executemany("UPDATE readings SET status='rejected', reason=?, updated=?, attempts=attempts+1 "
-                           "WHERE meter_id=? AND sequence=?", [(r, now, m, s) for m, s, r in result.rejected])
-            for m, s, r in result.rejected:
+                           "WHERE meter_id=? AND sequence=?", [(r, now, m, s) for m, s, r in final])
+            for m, s, r in final:
                 db.execute("INSERT INTO log(t, kind, detail) VALUES (?,?,?)",
                            (now, "rejected", f"{m} sequence {s}: {r}"))
+            db.executemany("UPDATE readings SET reason=?, updated=?, attempts=attempts+1 "
+                           "WHERE meter_id=? AND sequence=? AND status='pending'", [(r, now, m, s) for m, s, r in later])
+            for m, s, r in later:
+                db.execute("INSERT INTO log(t, kind, detail) VALUES (?,?,?)",
+                           (now, "deferred", f"{m} sequence {s}: {r} (the chain's clock is behind this gateway's "
+                                             "by more than the registry's maxClockDrift); kept pending, pushed again"))
 
         self._tx(work)
 

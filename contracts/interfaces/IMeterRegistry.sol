@@ -8,7 +8,16 @@ import {IParticipantRegistry} from "./IMeterHooks.sol";
 ///         the self-consumption hook, every C-REV) comes from a reading that a registered meter
 ///         signed with its own device key (EIP-712, domain "gridcoop"/"1").
 interface IMeterRegistry is IParticipantRegistry {
-    /// @notice What a meter measures.
+    /// @notice What a meter measures, and so what it may report and what its readings do.
+    /// @dev `Producer` and `Prosumer`: any balanced reading; export mints WATT, import burns it,
+    ///      certified renewable self-consumption goes to the C-REV hook. `Consumer`: no generation
+    ///      (and so no export) — such a reading is refused as `KindMismatch`; import burns WATT.
+    ///      `Battery`: a community battery's meter. Its readings (charge = consumption/import,
+    ///      discharge = generation/export) are checked and logged for the battery's history but
+    ///      mint, burn and issue nothing: the WATT in a community battery is what its users
+    ///      deposited in `BatteryStorage`, which is the only ledger of it, so the same energy is
+    ///      never counted twice. A battery's `ratedPowerW` is its inverter's power in W (not its
+    ///      capacity in Wh).
     enum Kind {
         Producer,
         Consumer,
@@ -22,7 +31,11 @@ interface IMeterRegistry is IParticipantRegistry {
     ///      older accepted reading re-pushed is `StaleSequence` (skipped, nothing applied); its
     ///      `ReadingAccepted` log (meter id and sequence are topics, every measured value is in the
     ///      data) is the proof that it was accepted — the SDK checks it. `SequenceTooLarge`:
-    ///      sequences are kept in 32 bits (136 years of 1-second readings).
+    ///      sequences are kept in 32 bits (136 years of 1-second readings). `FutureInterval`: the
+    ///      interval ends later than the block time plus `maxClockDrift` (it has not happened yet).
+    ///      `BeforeRegistration`: the interval starts before the meter was registered.
+    ///      `KindMismatch`: the meter's kind cannot report this (a consumer meter reporting
+    ///      generation or export).
     enum Reason {
         None,
         UnknownMeter,
@@ -36,7 +49,10 @@ interface IMeterRegistry is IParticipantRegistry {
         EnergyImbalance,
         BadFrequency,
         Duplicate,
-        SequenceTooLarge
+        SequenceTooLarge,
+        FutureInterval,
+        BeforeRegistration,
+        KindMismatch
     }
 
     /// @notice One signed interval reading (EIP-712 primary type `MeterReading`).
@@ -65,6 +81,7 @@ interface IMeterRegistry is IParticipantRegistry {
         string location;
         uint64 lastSequence;
         uint64 lastIntervalEnd;
+        uint64 registeredAt;
     }
 
     /// @notice Thrown when the constructor gets a zero admin or token.
@@ -136,6 +153,8 @@ interface IMeterRegistry is IParticipantRegistry {
     event SelfConsumptionHookSet(address hook, uint256 gasLimit);
     /// @notice The interval length was changed.
     event IntervalLengthSet(uint32 seconds_);
+    /// @notice The accepted clock drift of gateways was changed.
+    event MaxClockDriftSet(uint32 seconds_);
     /// @notice Energy balance tolerances were changed.
     event TolerancesSet(uint64 balanceToleranceWh, uint16 batteryToleranceBps);
     /// @notice A colour was marked renewable or not.

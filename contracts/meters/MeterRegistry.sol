@@ -14,7 +14,14 @@ import {IMeterRegistry} from "../interfaces/IMeterRegistry.sol";
 ///         (what the owner holds; the rest is recorded as energy debt drawn from the public grid)
 ///         and passes the self-consumed renewable energy (DGC-C rule) of certified meters to the
 ///         C-REV issuer hook.
-/// @dev Storage per meter is two hot slots (`_Hot`: signer, rated power, kind, flags; `_State`:
+/// @dev Time: a reading is accepted only for an interval that has ended (its end ≤ block time +
+///      `maxClockDrift`, the gateway clock drift tolerated) and that began at or after the meter's
+///      registration, so the rated-power cap bounds how fast a meter key can mint: no more than
+///      rated power × elapsed time since registration, whatever the key signs.
+///      Kind: a consumer meter cannot report generation; a battery meter's readings mint, burn
+///      and issue nothing (BatteryStorage is the ledger of the WATT in a community battery).
+///      Storage per meter is two hot slots (`_Hot`: signer, rated power, kind, flags, registration
+///      time; `_State`:
 ///      owner, last sequence, last interval end, 32-bit tag of the last accepted digest) so a
 ///      reading costs two cold reads and one write. Re-pushing the last accepted reading is a
 ///      no-op (`Duplicate`); an older accepted one is skipped as `StaleSequence` — in both cases
@@ -56,6 +63,7 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
         bool registered;
         bool active;
         bool certified;
+        uint32 registeredAt;
     }
 
     struct _State {
@@ -74,6 +82,7 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
         uint256 len;
         uint256 toleranceWh;
         uint256 batteryBps;
+        uint256 latestEnd;
         ISelfConsumptionHook hook;
     }
 
@@ -93,6 +102,12 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
     uint64 public balanceToleranceWh = 0;
     /// @notice Allowed imbalance for battery meters, in basis points of generation + import.
     uint16 public batteryToleranceBps = 500;
+    /// @notice Seconds an interval's end may lie after the block time (gateway clock drift and
+    ///         block-time lag tolerated); a reading for an interval that ends later is refused as
+    ///         `FutureInterval`. 120 s by default, at most 900.
+    uint32 public maxClockDrift = 120;
+    /// @notice Most seconds `maxClockDrift` can be set to.
+    uint32 public constant MAX_CLOCK_DRIFT = 900;
     /// @notice The C-REV issuer hook (address(0): none).
     ISelfConsumptionHook public selfConsumptionHook;
     /// @notice Gas given to each hook call.
@@ -134,7 +149,8 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
             kind: kind,
             registered: true,
             active: true,
-            certified: certified
+            certified: certified,
+            registeredAt: uint32(block.timestamp) // fits until 2106
         });
         _state[meterId].owner = owner;
         _colour[meterId] = colour;
@@ -173,8 +189,15 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
     // ------------------------------------------------------------------ parameters
 
     /// @notice Sets the required interval length in seconds (60 … 86400). Only `PARAMETER_ROLE`.
+    /// @dev Refused while a self-consumption hook is installed: the hook receives interval ids
+    ///      (start / length), and ids of two lengths can name different intervals alike, so a lot
+    ///      key could repeat and the hook would fail for an accepted reading. Remove the hook, change
+    ///      the length, and install a hook that keys its lots for the new length.
     function setIntervalLength(uint32 seconds_) external onlyRole(PARAMETER_ROLE) {
         if (seconds_ < 60 || seconds_ > 86_400) revert MeterInvalidParameter("intervalLength", seconds_);
+        if (address(selfConsumptionHook) != address(0)) {
+            revert MeterInvalidParameter("intervalLength while a hook is set", seconds_);
+        }
         intervalLength = seconds_;
         emit IntervalLengthSet(seconds_);
     }
@@ -187,6 +210,14 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
         balanceToleranceWh = toleranceWh;
         batteryToleranceBps = batteryBps;
         emit TolerancesSet(toleranceWh, batteryBps);
+    }
+
+    /// @notice Sets how many seconds an interval's end may lie after the block time (0 … 900).
+    ///         Only `PARAMETER_ROLE`.
+    function setMaxClockDrift(uint32 seconds_) external onlyRole(PARAMETER_ROLE) {
+        if (seconds_ > MAX_CLOCK_DRIFT) revert MeterInvalidParameter("maxClockDrift", seconds_);
+        maxClockDrift = seconds_;
+        emit MaxClockDriftSet(seconds_);
     }
 
     /// @notice Marks `colour` as renewable or not. Only `PARAMETER_ROLE`.
@@ -246,7 +277,13 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
 
     function _batch(uint256 n) private view returns (_Batch memory) {
         return _Batch(
-            new address[](n), new uint256[](n), 0, intervalLength, balanceToleranceWh, batteryToleranceBps,
+            new address[](n),
+            new uint256[](n),
+            0,
+            intervalLength,
+            balanceToleranceWh,
+            batteryToleranceBps,
+            block.timestamp + maxClockDrift,
             selfConsumptionHook
         );
     }
@@ -296,7 +333,8 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
             colour: _colour[meterId],
             location: _location[meterId],
             lastSequence: s.lastSequence,
-            lastIntervalEnd: s.lastIntervalEnd
+            lastIntervalEnd: s.lastIntervalEnd,
+            registeredAt: h.registeredAt
         });
     }
 
@@ -400,7 +438,7 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
 
     // Packed slot layouts, read and written whole on the reading path (one SLOAD each):
     //   _Hot:   signer [0,160) · ratedPowerW [160,192) · kind [192,200) · registered [200,208)
-    //           · active [208,216) · certified [216,224)
+    //           · active [208,216) · certified [216,224) · registeredAt [224,256)
     //   _State: owner [0,160) · lastSequence [160,192) · lastIntervalEnd [192,224) · lastTag [224,256)
 
     function _check(Reading calldata r, bytes calldata signature, bytes32 digest, _Batch memory b)
@@ -427,19 +465,24 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
             if (seq <= lastSeq) return (Reason.StaleSequence, hot, state);
             if (seq > type(uint32).max) return (Reason.SequenceTooLarge, hot, state);
         }
-        Reason why = _interval(r, state, b.len);
+        Reason why = _interval(r, hot, state, b);
         if (why == Reason.None) why = _plausibility(r, hot, b);
         return (why, hot, state);
     }
 
-    function _interval(Reading calldata r, uint256 state, uint256 len) private pure returns (Reason) {
+    function _interval(Reading calldata r, uint256 hot, uint256 state, _Batch memory b) private pure returns (Reason) {
         uint256 start = _word(r, _START);
         if (start < (state >> 192) & 0xffffffff) return Reason.StaleInterval;
         uint256 end = _word(r, _END);
+        uint256 len = b.len;
         // end ≤ 2^32 - 1 and start < end first, so `end - start` cannot wrap for any raw start.
         if (end > type(uint32).max || start >= end || end - start != len || start % len != 0) {
             return Reason.BadInterval;
         }
+        // Not yet over (beyond the tolerated clock drift): energy that has not flowed yet.
+        if (end > b.latestEnd) return Reason.FutureInterval;
+        // Begun before the meter existed on chain: energy nobody can vouch for.
+        if (start < hot >> 224) return Reason.BeforeRegistration;
         return Reason.None;
     }
 
@@ -451,6 +494,8 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
         uint256 imp = _word(r, _IMP);
         if (gen > maxWh || cons > maxWh || exp > maxWh || imp > maxWh) return Reason.OverCapacity;
         if (exp > gen) return Reason.ExportExceedsGeneration;
+        // A consumer meter has nothing that generates (so, export ≤ generation, nothing to export).
+        if (gen != 0 && Kind((hot >> 192) & 0xff) == Kind.Consumer) return Reason.KindMismatch;
         uint256 inflow = gen + imp;
         uint256 outflow = cons + exp;
         uint256 diff = inflow > outflow ? inflow - outflow : outflow - inflow;
@@ -465,6 +510,7 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
 
     function _apply(Reading calldata r, uint256 hot, uint256 state, bytes32 digest, _Batch memory b) private {
         address owner = address(uint160(state));
+        bool battery = Kind((hot >> 192) & 0xff) == Kind.Battery;
         {
             // lastSequence, lastIntervalEnd and lastTag replace the old ones; the owner stays (one SSTORE).
             uint256 newState = (state & type(uint160).max) | (_word(r, _SEQ) << 160) | (_word(r, _END) << 192)
@@ -475,7 +521,9 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
             }
         }
 
-        uint256 selfConsumed = _emitAccepted(r, owner);
+        uint256 selfConsumed = _emitAccepted(r, owner, battery);
+        // A battery meter's reading is the battery's history, not a source or sink of WATT.
+        if (battery) return;
         uint256 exp = _word(r, _EXP);
         if (exp != 0) {
             uint256 k = b.count;
@@ -518,10 +566,11 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
 
     /// @dev Emits `ReadingAccepted` from scratch memory (the same log as `emit ReadingAccepted(…)`)
     ///      and returns the self-consumed Wh by the DGC-C rule: when generation exceeds demand,
-    ///      generation − export; otherwise all generation.
-    function _emitAccepted(Reading calldata r, address owner) private returns (uint256 selfConsumed) {
+    ///      generation − export; otherwise all generation. A battery self-consumes nothing (its
+    ///      discharge is stored energy, not generation).
+    function _emitAccepted(Reading calldata r, address owner, bool battery) private returns (uint256 selfConsumed) {
         uint256 gen = _word(r, _GEN);
-        selfConsumed = gen > _word(r, _CONS) ? gen - _word(r, _EXP) : gen; // export ≤ generation (checked)
+        if (!battery) selfConsumed = gen > _word(r, _CONS) ? gen - _word(r, _EXP) : gen; // export ≤ generation (checked)
         bytes32 topic = ReadingAccepted.selector;
         assembly ("memory-safe") {
             let p := mload(0x40)

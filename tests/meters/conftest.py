@@ -7,8 +7,43 @@ from eth_account import Account
 
 from gridcoop_sdk.meters import deploy_meters, register_meter
 from gridcoop_sdk.readings import Reading, ReadingSigner, meter_id
+from meter_bridge.simulator import ManualClock
 
-T0 = 1_800_000_000 // 900 * 900  # an aligned interval start
+T0 = 1_800_000_000 // 900 * 900  # an aligned interval start (2027-01-15), after the chain's start
+#: The chain's clock after the ``meter`` fixture: 100 intervals after T0, so every reading these
+#: tests sign (sequences < 100) is over, and began after the meter was registered (before T0).
+AFTER = T0 + 900 * 100
+
+
+def warp(w3, ts: int) -> None:
+    """Move the chain's clock forward to ``ts`` (a chain's time only moves forward)."""
+    now = w3.eth.get_block("latest")["timestamp"]
+    if ts > now:
+        w3.provider.make_request("evm_setNextBlockTimestamp", [int(ts)])
+        w3.provider.make_request("evm_mine", [])
+
+
+class ChainClock(ManualClock):
+    """A manual clock that the chain follows, as a real chain follows the wall clock: setting it
+    moves the chain's time too, so the gateway's intervals are over on chain when it pushes them."""
+
+    def __init__(self, t: float, w3):
+        super().__init__(t)
+        self.w3 = w3
+        warp(w3, int(t))
+
+    def set(self, t: float) -> None:
+        super().set(t)
+        warp(self.w3, int(t))
+
+
+@pytest.fixture(autouse=True)
+def _chain_time_restored(w3):
+    """Each test here moves the session chain's clock forward to its readings' intervals (the
+    registry refuses intervals that are not over yet); the snapshot puts the clock and state back."""
+    snap = w3.provider.make_request("evm_snapshot", [])["result"]
+    yield
+    w3.provider.make_request("evm_revert", [snap])
 
 
 @pytest.fixture
@@ -38,6 +73,7 @@ def meter(w3, deployer, registry, device, owner):
     mid = meter_id("test/house-1/pv")
     register_meter(w3, deployer, registry, meter_id=mid, signer=device.address, owner=owner.address,
                    kind="prosumer", colour="solar", certified=True, rated_power_w=8000, location="xn76urx")
+    warp(w3, AFTER)
     return mid
 
 

@@ -27,6 +27,8 @@ from meter_bridge.reader import ModbusMeterReader
 from meter_bridge.registermap import load_map
 from meter_bridge.simulator import Household, ManualClock, MeterSimulator
 
+from .conftest import ChainClock, warp
+
 DAY0 = 1_800_000_000 // 86400 * 86400
 WH = 10**15
 
@@ -73,7 +75,7 @@ def test_simulator_to_chain_mints_exact_export(w3, deployer, wallets, watt, depl
     registry = deploy_meters(w3, deployer, watt)
     owners = [wallets[6], wallets[7]]
     _register(w3, deployer, registry, owners, keys)
-    clock = ManualClock(DAY0 + 9 * 3600 + 3)
+    clock = ChainClock(DAY0 + 9 * 3600 + 3, w3)
     port = free_port()
     with MeterSimulator(_households(), clock=clock, port=port) as sim:
         gw = _gateway(w3, registry, keys, port, clock, tmp_path / "outbox.sqlite", wallets[4])
@@ -124,6 +126,7 @@ def test_outbox_grows_while_node_is_down_and_drains(deployer, wallets, tmp_path,
                 assert "push-error" == gw.outbox.status()["last_error"]["kind"]
             finally:
                 node.proc.send_signal(signal.SIGCONT)
+            warp(w3, int(clock()))  # the chain's clock, frozen with the node, catches up
             end = sim.counters("house-1")
             gw.drain()
             assert gw.outbox.count("pending") == 0
@@ -140,7 +143,10 @@ def _wait(pred, timeout=60.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _set_clock(path: Path, t: float) -> None:
+def _set_clock(path: Path, t: float, w3=None) -> None:
+    """Set the bridge's file clock (and the chain's, which follows it)."""
+    if w3 is not None:
+        warp(w3, int(t))
     tmp = path.with_suffix(".tmp")
     tmp.write_text(str(t))
     os.replace(tmp, path)
@@ -155,7 +161,7 @@ def test_sigkill_between_signing_and_pushing_and_in_flight(anvil, w3, deployer, 
     block0 = w3.eth.block_number
     clock_path = tmp_path / "clock"
     base = DAY0 + 11 * 3600
-    _set_clock(clock_path, base + 1)
+    _set_clock(clock_path, base + 1, w3)
     port = free_port()
     outbox = tmp_path / "outbox.sqlite"
     cfg = {
@@ -186,15 +192,15 @@ def test_sigkill_between_signing_and_pushing_and_in_flight(anvil, w3, deployer, 
         p = start("after-store:3")  # killed after storing the 3rd reading, before pushing it
         try:
             _wait(lambda: Outbox(outbox).anchor("house-2") is not None if outbox.exists() else False, what="anchors")
-            _set_clock(clock_path, base + 900 + 1)
+            _set_clock(clock_path, base + 900 + 1, w3)
             _wait(lambda: status()["accepted"] == 2, what="first interval on chain")
-            _set_clock(clock_path, base + 1800 + 1)
+            _set_clock(clock_path, base + 1800 + 1, w3)
             assert p.wait(60) == -signal.SIGKILL
             assert status()["pending"] == 1
             p = start("after-push:1")  # pushes the stored reading, killed before marking it
             assert p.wait(60) == -signal.SIGKILL
             assert status()["pending"] >= 1  # on chain, but the outbox does not know yet
-            _set_clock(clock_path, base + 2700 + 1)
+            _set_clock(clock_path, base + 2700 + 1, w3)
             p = start()
             _wait(lambda: status()["pending"] == 0 and status()["accepted"] == 6, what="outbox drained")
             end_counts = sim.counters("house-1")
@@ -240,7 +246,7 @@ def test_http_relay_path_end_to_end(w3, deployer, wallets, watt, deployments_dir
 
     srv = HTTPServer(("127.0.0.1", 0), Relay)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    clock = ManualClock(DAY0 + 12 * 3600 + 5)
+    clock = ChainClock(DAY0 + 12 * 3600 + 5, w3)
     port = free_port()
     try:
         with MeterSimulator(_households(), clock=clock, port=port) as sim:

@@ -16,7 +16,7 @@ from gridcoop_sdk.meters import accepted_earlier, check_reading, get_meter, regi
 from gridcoop_sdk.readings import REASONS, ReadingSigner, SignedReading, meter_id, reason_name, sign_reading
 from gridcoop_sdk.tx import send
 
-from .conftest import T0, make_reading
+from .conftest import AFTER, T0, make_reading, warp
 
 WH = 10**15
 
@@ -248,8 +248,10 @@ def test_hook_called_only_for_certified_renewable(w3, deployer, registry, meter,
         register_meter(w3, deployer, registry, meter_id=mid, signer=dev.address, owner=owner.address,
                        kind="prosumer", colour=colour_, certified=certified, rated_power_w=8000)
         others[name] = (mid, ReadingSigner(dev.key, w3.eth.chain_id, registry.address))
+    # The others were registered at AFTER (the clock the meter fixture left): their readings start later.
+    warp(w3, AFTER + 900 * 3)
     batch = [signer.sign(make_reading(meter, 1, gen=400, cons=250))]
-    batch += [s.sign(make_reading(mid, 1, gen=400, cons=250)) for mid, s in others.values()]
+    batch += [s.sign(make_reading(mid, 101, gen=400, cons=250)) for mid, s in others.values()]
     batch.append(signer.sign(make_reading(meter, 2, gen=0, cons=250)))  # nothing self-consumed
     res = submit_readings(w3, gateway, registry, batch)
     assert len(res.accepted) == 5
@@ -293,6 +295,7 @@ def test_parameters_and_battery_tolerance(w3, deployer, wallets, registry, owner
     mid = meter_id("test/battery")
     register_meter(w3, deployer, registry, meter_id=mid, signer=dev.address, owner=owner.address,
                    kind="battery", colour="battery", certified=False, rated_power_w=4000)
+    warp(w3, AFTER)
     s = ReadingSigner(dev.key, w3.eth.chain_id, registry.address)
     # Battery: 1000 in, 960 out (4% loss) is within the default 5%; 10% loss is not.
     ok = s.sign(make_reading(mid, 1, gen=0, cons=960, exp=0, imp=1000))
