@@ -21,6 +21,9 @@ abstract contract MetersSetup is TestBase {
         watt.grantRole(watt.MINTER_ROLE(), address(reg));
         watt.grantRole(watt.BURNER_ROLE(), address(reg));
         reg.grantRole(reg.REGISTRAR_ROLE(), address(this));
+        // Registered a day before T0; the clock then stands long after every reading these tests
+        // sign (the registry refuses intervals that are not over or began before registration).
+        vm.warp(T0 - 1 days);
         for (uint256 i; i < N; ++i) {
             keys[i] = 0xA11CE + i;
             ids[i] = keccak256(abi.encode("meter", i));
@@ -29,6 +32,7 @@ abstract contract MetersSetup is TestBase {
                 ids[i], vm.addr(keys[i]), owners[i], IMeterRegistry.Kind.Prosumer, "solar", true, 8000, "xn76"
             );
         }
+        vm.warp(T0 + 900 * 100_000);
     }
 
     function _reading(uint256 m, uint64 seq, uint64 gen, uint64 cons) internal view returns (IMeterRegistry.Reading memory r) {
@@ -327,5 +331,142 @@ contract MetersInvariantTest is TestBase {
 
     function invariant_sequenceNeverGoesBack() public view {
         assertTrue(!h.sequenceWentBack(), "sequence went back");
+    }
+}
+
+/// @notice Drives meters of every kind with readings for any interval — long before registration,
+///         around now, far in the future — at up to twice the rated power, while time moves on.
+contract MetersTimeHandler is TestBase {
+    WattToken internal watt;
+    MeterRegistry internal reg;
+    uint256 internal constant M = 4;
+    uint256[M] internal keys;
+    bytes32[M] public ids;
+    address[M] internal owners;
+    IMeterRegistry.Kind[M] internal kinds;
+    uint32[M] internal rated;
+    uint64[M] internal registeredAt;
+    uint64[M] internal nextSeq;
+    uint256[M] public ghostMinted;
+    uint256 public accepted;
+    /// @dev Set when a reading breaks a rule; the invariant says which.
+    string public violation;
+
+    constructor() {
+        vm.warp(1_800_000_000);
+        watt = new WattToken(address(this));
+        reg = new MeterRegistry(address(this), watt);
+        watt.grantRole(watt.MINTER_ROLE(), address(reg));
+        watt.grantRole(watt.BURNER_ROLE(), address(reg));
+        reg.grantRole(reg.REGISTRAR_ROLE(), address(this));
+        kinds = [
+            IMeterRegistry.Kind.Producer,
+            IMeterRegistry.Kind.Consumer,
+            IMeterRegistry.Kind.Prosumer,
+            IMeterRegistry.Kind.Battery
+        ];
+        rated = [uint32(5000), 7000, 8000, 4000];
+        for (uint256 i; i < M; ++i) {
+            vm.warp(block.timestamp + 777); // registration times off the interval grid
+            keys[i] = 0xC0FFEE + i;
+            ids[i] = keccak256(abi.encode("kind", i));
+            owners[i] = address(uint160(0xD0D0 + i));
+            reg.registerMeter(ids[i], vm.addr(keys[i]), owners[i], kinds[i], "solar", true, rated[i], "");
+            registeredAt[i] = uint64(block.timestamp);
+        }
+    }
+
+    function warp(uint256 secs) external {
+        vm.warp(block.timestamp + bound(secs, 0, 6 hours));
+    }
+
+    function submit(uint256 m, int256 offset, uint64 gen, uint64 cons) external {
+        m = bound(m, 0, M - 1);
+        IMeterRegistry.Reading memory r = _make(m, offset, gen, cons);
+        uint256 supply = watt.totalSupply();
+        uint256 a = _send(m, r);
+        uint256 after_ = watt.totalSupply();
+        if (a == 0) {
+            if (after_ != supply) violation = "a refused reading changed the WATT supply";
+            return;
+        }
+        ++accepted;
+        nextSeq[m] = r.sequence;
+        _check(m, r, supply, after_);
+    }
+
+    function _make(uint256 m, int256 offset, uint64 gen, uint64 cons)
+        internal
+        view
+        returns (IMeterRegistry.Reading memory r)
+    {
+        uint256 maxWh = uint256(rated[m]) * 900 / 3600;
+        gen = uint64(bound(gen, 0, 2 * maxWh));
+        cons = uint64(bound(cons, 0, 2 * maxWh));
+        // From 300 intervals back (before registration, at first) to 100 ahead (not over yet).
+        int256 k = int256(block.timestamp / 900) + (offset % 400) - 300;
+        if (k < 1) k = 1;
+        uint64 start = uint64(uint256(k) * 900);
+        uint64 exp = gen > cons ? gen - cons : 0;
+        uint64 imp = cons > gen ? cons - gen : 0;
+        r = IMeterRegistry.Reading(ids[m], nextSeq[m] + 1, start, start + 900, gen, cons, exp, imp, 50_000);
+    }
+
+    function _send(uint256 m, IMeterRegistry.Reading memory r) internal returns (uint256 a) {
+        (uint8 v, bytes32 rr, bytes32 s) = vm.sign(keys[m], reg.readingDigest(r));
+        IMeterRegistry.Reading[] memory rs = new IMeterRegistry.Reading[](1);
+        bytes[] memory sigs = new bytes[](1);
+        rs[0] = r;
+        sigs[0] = abi.encodePacked(rr, s, v);
+        (a,) = reg.submitReadings(rs, sigs);
+    }
+
+    function _check(uint256 m, IMeterRegistry.Reading memory r, uint256 supply, uint256 after_) internal {
+        if (r.intervalEnd > block.timestamp + reg.maxClockDrift()) violation = "accepted an interval not over yet";
+        if (r.intervalStart < registeredAt[m]) violation = "accepted an interval begun before registration";
+        IMeterRegistry.Kind kind = kinds[m];
+        if (after_ > supply) {
+            uint256 minted = after_ - supply;
+            ghostMinted[m] += minted;
+            if (minted > uint256(rated[m]) * 900 / 3600 * 1e15) violation = "minted more than rated power x interval";
+            if (kind == IMeterRegistry.Kind.Consumer) violation = "a consumer meter minted WATT";
+            if (kind == IMeterRegistry.Kind.Battery) violation = "a battery meter minted WATT";
+        } else if (after_ < supply && kind == IMeterRegistry.Kind.Battery) {
+            violation = "a battery meter burnt WATT";
+        }
+    }
+
+    /// @notice The most WATT meter `m` may have minted by now: rated power x (now + drift − registration).
+    function mintBound(uint256 m) external view returns (uint256) {
+        uint256 horizon = block.timestamp + reg.maxClockDrift();
+        return uint256(rated[m]) * (horizon - registeredAt[m]) / 3600 * 1e15;
+    }
+
+    function count() external pure returns (uint256) {
+        return M;
+    }
+}
+
+contract MetersTimeInvariantTest is TestBase {
+    MetersTimeHandler internal h;
+
+    function setUp() public {
+        h = new MetersTimeHandler();
+        targetContract(address(h));
+        bytes4[] memory sels = new bytes4[](3);
+        sels[0] = MetersTimeHandler.submit.selector;
+        sels[1] = MetersTimeHandler.submit.selector; // twice as many readings as warps
+        sels[2] = MetersTimeHandler.warp.selector;
+        targetSelector(address(h), sels);
+    }
+
+    /// @notice No WATT for an interval not over or begun before registration; per meter and interval
+    ///         at most rated power x interval length; none at all from consumer and battery meters; and
+    ///         so per meter at most rated power x the time since its registration.
+    function invariant_mintBoundedByTimeAndKind() public view {
+        assertTrue(bytes(h.violation()).length == 0, h.violation());
+        for (uint256 m; m < h.count(); ++m) {
+            assertLe(h.ghostMinted(m), h.mintBound(m), "minted beyond rated power x time since registration");
+        }
     }
 }
