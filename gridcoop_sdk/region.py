@@ -124,6 +124,9 @@ def deploy_region(
     missing += [o.household for b in cfg.batteries for o in b.owners if o.household not in owners]
     if missing:
         raise ConfigError(f"no account given for households {sorted(set(missing))}", source=cfg.slug)
+    for warning in cfg.warnings():
+        log.warning("region %s: %s", slug, warning)
+        say(f"WARNING: {warning}")
 
     def rec(contract: str) -> str:
         return f"{slug}.{contract}"

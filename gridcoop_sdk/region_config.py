@@ -183,6 +183,17 @@ class RegionConfig(_Strict):
                     raise ValueError(f"battery {b.id!r} owner {o.household!r} is not a household")
         return self
 
+    def warnings(self) -> list[str]:
+        """What this config allows that a co-op should not run with (deployment still proceeds;
+        ``deploy_region`` reports each through its progress callback and the log)."""
+        out = []
+        founders = self.dao.founders
+        if len(founders) > 1 and self.dao.threshold <= 1:
+            out.append(f"dao.threshold is {self.dao.threshold} of {len(founders)} founders: any single founder "
+                       "passes any proposal (treasury, roles, every parameter) alone; use a majority, e.g. "
+                       f"threshold: {len(founders) // 2 + 1}")
+        return out
+
     def household(self, name: str) -> HouseholdConfig:
         for h in self.households:
             if h.name == name:

@@ -15,6 +15,26 @@ def test_shipped_region_configs_load(name):
     assert {f.household for f in cfg.dao.founders} <= {h.name for h in cfg.households}
 
 
+@pytest.mark.parametrize("name", sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+def test_shipped_region_configs_teach_no_single_founder_treasury(name):
+    cfg = load_region(name)
+    assert cfg.warnings() == []
+    assert cfg.dao.threshold > len(cfg.dao.founders) // 2  # a majority of the founders
+
+
+def test_single_founder_threshold_is_warned_about(tmp_path):
+    cfg = load_region(_mutated(tmp_path, "threshold: 2", "threshold: 1"))
+    [warning] = cfg.warnings()
+    assert "threshold is 1 of 3 founders" in warning and "single founder" in warning
+
+
+def test_battery_meter_rated_power_is_inverter_power_not_capacity(tmp_path):
+    [b] = load_region("sakura").batteries
+    assert (b.capacity_kwh, b.rated_power_w) == (120, 50_000)
+    [b] = load_region(_mutated(tmp_path, "    power_kw: 50", "")).batteries
+    assert b.rated_power_w == 60_000  # default: capacity over two hours, in W
+
+
 def test_two_shipped_regions_differ_in_currency():
     a, b = load_region("sakura"), load_region("kaede")
     assert a.local_currency.symbol != b.local_currency.symbol

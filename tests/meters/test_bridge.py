@@ -306,3 +306,36 @@ def test_cli_register_and_status(anvil, w3, deployer, wallets, watt, deployments
     res = runner.invoke(main, ["status", "--outbox", str(tmp_path / "o.sqlite")])
     assert res.exit_code == 0 and "refused house-9 sequence 5: BadSignature" in res.output
     assert "pending:  0" in res.output
+
+
+def test_gateway_clock_ahead_of_chain_keeps_readings_pending_until_the_chain_catches_up(
+        w3, deployer, wallets, watt, deployments_dir, tmp_path, keys):
+    """A gateway whose clock runs 10 minutes ahead of the chain (beyond the registry's 120 s
+    maxClockDrift) gets FutureInterval for a just-closed interval: the reading is not lost or
+    marked rejected, it stays pending and is accepted once the chain's clock reaches its end."""
+    registry = deploy_meters(w3, deployer, watt)
+    owners = [wallets[6], wallets[7]]
+    _register(w3, deployer, registry, owners, keys)
+    base = DAY0 + 13 * 3600
+    clock = ManualClock(base + 5)
+    warp(w3, base + 5)
+    port = free_port()
+    with MeterSimulator(_households(), clock=clock, port=port) as sim:
+        gw = _gateway(w3, registry, keys, port, clock, tmp_path / "o.sqlite", wallets[4])
+        start = sim.counters("house-1")
+        gw.poll_once()
+        clock.set(base + 900 + 5)
+        assert len(gw.poll_once()) == 2
+        end = sim.counters("house-1")  # the interval's end, as the reading measured it
+        res = gw.push_once()
+        assert res is not None and {r[2] for r in res.rejected} == {"FutureInterval"}
+        assert gw.outbox.count("pending") == 2 and gw.outbox.count("rejected") == 0
+        assert gw.next_push_at == clock() + gw.defer_s  # no busy loop: pushed again later
+        gw.drain()  # returns at once: the push is deferred
+        assert gw.outbox.count("pending") == 2
+        warp(w3, base + 900 + 5)  # the chain's clock catches up
+        clock.set(gw.next_push_at)
+        gw.drain()
+        assert gw.outbox.count("pending") == 0 and gw.outbox.count("accepted") == 2
+        gw.close()
+    assert _minted_to(w3, watt, owners[0].address) == (end["export_wh"] - start["export_wh"]) * WH
