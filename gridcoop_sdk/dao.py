@@ -140,11 +140,15 @@ def deploy_dao(
     directory: Path | None = None,
     role_types: Sequence[RoleTypeSpec] = DEFAULT_ROLE_TYPES,
     expiry: dict[str, int] | None = None,
+    founding_shares: dict[str, int] | None = None,
 ) -> Dao:
     """Deploy RoleNFT, Treasury and ContributionShares, mint the founders' roles, hand over.
 
     ``founders`` is ``[(address, role type name), …]`` (one account may appear more than once).
-    ``expiry`` optionally maps a founder address to the Unix time its roles expire. After this
+    ``expiry`` optionally maps a founder address to the Unix time its roles expire.
+    ``founding_shares`` maps addresses to contribution shares recorded before the hand-over, so
+    revenue (the platform's share of battery fees) is split among them from the first unit on
+    instead of waiting, unsplit, for the first contribution a proposal records. After this
     call the deployer holds no role on the DAO contracts: role types, grants, revocations,
     contributions and revenue tokens change only through proposals. Records the contracts as
     ``<name>.RoleNFT``, ``<name>.Treasury`` and ``<name>.ContributionShares``.
@@ -183,6 +187,11 @@ def deploy_dao(
         (ev,) = role_nft.events.OfficeGranted().process_receipt(receipt, errors=DISCARD)
         dao.founder_roles.setdefault(addr, []).append(int(ev["args"]["tokenId"]))
         log.info("founder %s is %s (role token %s)", addr, role, ev["args"]["tokenId"])
+    for addr, n in (founding_shares or {}).items():
+        if n > 0:
+            send(w3, deployer, shares.functions.recordContribution(
+                Web3.to_checksum_address(addr), int(n), "founding member"))
+            log.info("founder %s holds %d contribution share(s)", addr, n)
     for line in handover(w3, deployer, {"RoleNFT": role_nft, "ContributionShares": shares}, treasury.address):
         log.info("%s", line)
     return dao

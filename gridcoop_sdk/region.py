@@ -150,8 +150,11 @@ def deploy_region(
     tokens = deploy_tokens(w3, deployer, name=slug, directory=directory)
     region.contracts.update(tokens.contracts)
     watt, tsl = region["WattToken"], region["TeslaToken"]
+    founding: dict[str, int] = {}
+    for f in cfg.dao.founders:
+        founding[owners[f.household]] = founding.get(owners[f.household], 0) + f.shares
     dao = dao_sdk.deploy_dao(w3, deployer, founders=founders, params=params, revenue_tokens=[tsl.address],
-                             name=slug, directory=directory)
+                             name=slug, directory=directory, founding_shares=founding)
     region.dao = dao
     region.contracts.update({"RoleNFT": dao.role_nft, "Treasury": dao.treasury, "ContributionShares": dao.shares})
     say(f"DAO treasury {dao.treasury.address} with {len(founders)} founders, {cfg.dao.threshold}-of-N votes")

@@ -105,6 +105,8 @@ class StorageConfig(_Strict):
 class Founder(_Strict):
     household: str
     role: RoleName
+    shares: int = Field(default=1, ge=0, le=10**12,
+                        description="contribution shares recorded at deployment (revenue is split pro rata)")
 
 
 class DaoConfig(_Strict):

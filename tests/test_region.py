@@ -105,3 +105,13 @@ def test_gridcoop_deploy_cli_deploys_a_config_with_accounts(anvil, wallets, tmp_
     proc = subprocess.run([*gridcoop, "deploy", "--config", str(cfg), "--rpc-url", anvil.url, "--chain-id", "1",
                            "--keeper", wallets[1].address], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "chain id" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_founders_hold_their_founding_shares_from_the_start(region):
+    """Revenue reaching ContributionShares (the platform's share of battery fees) is split among
+    shares that exist when it arrives: the founders' are recorded before the hand-over."""
+    shares = region.dao.shares
+    founders = region.config.dao.founders
+    assert shares.functions.totalShares().call() == sum(f.shares for f in founders) > 0
+    for f, w in zip(founders, region.dao.founder_roles, strict=True):
+        assert shares.functions.sharesOf(w).call() == f.shares
