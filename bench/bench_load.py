@@ -36,7 +36,6 @@ from keeper.service import Keeper
 from meter_bridge.pushers import HttpPusher
 
 MAX = 2**256 - 1
-T0 = 1_800_000_000 // 900 * 900
 
 
 def _now(w3: Web3) -> int:
@@ -72,6 +71,10 @@ def load(w3: Web3, accounts: list[LocalAccount], *, gateways: int, meters_per_ga
                            kind="prosumer", colour="solar", certified=False, rated_power_w=20_000)
             row.append((mid, ReadingSigner(dev.key, chain_id, registry.address)))
         signers.append(row)
+    # The registry accepts only intervals that are over and began after registration: move the
+    # chain's clock past the first whole interval after the meters were registered.
+    w3.provider.make_request("evm_setNextBlockTimestamp", [(_now(w3) // 900 + 2) * 900 + 1])
+    w3.provider.make_request("evm_mine", [])
 
     k = Keeper(w3, keeper_acct, market, f"sqlite:///{workdir}/keeper.db", receipt_timeout=60)
     handle = serve_in_thread(create_app(k, routers=[readings_router(w3, relayer, registry)]))
@@ -86,7 +89,7 @@ def load(w3: Web3, accounts: list[LocalAccount], *, gateways: int, meters_per_ga
         for kx in range(intervals):
             iid = _now(w3) // 900 + 2
             iids.append(iid)
-            start = T0 + 900 * (kx + 1)
+            start = (_now(w3) // 900 - 1) * 900  # the interval that just ended on the chain's clock
 
             def gateway(g: int, kx=kx, start=start) -> float:
                 batch = [s.sign(Reading(meter_id=mid, sequence=kx + 1, interval_start=start, interval_end=start + 900,

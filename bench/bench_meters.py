@@ -19,15 +19,16 @@ from gridcoop_sdk.readings import Reading, ReadingSigner, meter_id
 T0 = 1_800_000_000 // 900 * 900
 
 
-def _reading(mid: bytes, seq: int) -> Reading:
-    start = T0 + 900 * seq
+def _reading(mid: bytes, seq: int, base: int = T0) -> Reading:
+    start = base + 900 * seq
     return Reading(meter_id=mid, sequence=seq, interval_start=start, interval_end=start + 900, generation_wh=812,
                    consumption_wh=377, export_wh=435, import_wh=0, frequency_mhz=50_013)
 
 
 def setup_meters(w3, admin, n: int, label: str) -> tuple:
     """WATT + a MeterRegistry and ``n`` certified solar prosumer meters, each with a fresh device key
-    and a fresh owner; returns ``(registry, [(meter id, ReadingSigner), …])``."""
+    and a fresh owner; returns ``(registry, [(meter id, ReadingSigner), …], base)``: readings
+    ``_reading(mid, seq, base)`` for sequences below 1000 are over and began after registration."""
     watt = deploy(w3, admin, "WattToken", admin.address, record=False)
     registry = deploy_meters(w3, admin, watt, directory=Path(tempfile.mkdtemp(prefix=f"{label}-")))
     signers = []
@@ -37,16 +38,21 @@ def setup_meters(w3, admin, n: int, label: str) -> tuple:
         register_meter(w3, admin, registry, meter_id=mid, signer=dev.address, owner=owner.address, kind="prosumer",
                        colour="solar", certified=True, rated_power_w=10_000)
         signers.append((mid, ReadingSigner(dev.key, w3.eth.chain_id, registry.address)))
-    return registry, signers
+    # The registry accepts only intervals that are over and began after registration: the readings
+    # start at the first interval after it, and the chain's clock moves past the last one signed.
+    base = (w3.eth.get_block("latest")["timestamp"] // 900 + 1) * 900
+    w3.provider.make_request("evm_setNextBlockTimestamp", [base + 900 * 1000])
+    w3.provider.make_request("evm_mine", [])
+    return registry, signers, base
 
 
 def _gas_per_reading(ctx, n: int) -> float:
     w3, admin, gateway = ctx.w3, ctx.accounts[0], ctx.accounts[1]
-    registry, signers = setup_meters(w3, admin, n, "bench")
-    submit_readings(w3, gateway, registry, [s.sign(_reading(mid, 1)) for mid, s in signers])  # warm up
+    registry, signers, base = setup_meters(w3, admin, n, "bench")
+    submit_readings(w3, gateway, registry, [s.sign(_reading(mid, 1, base)) for mid, s in signers])  # warm up
     total = count = 0
     for seq in range(2, 10):
-        res = submit_readings(w3, gateway, registry, [s.sign(_reading(mid, seq)) for mid, s in signers])
+        res = submit_readings(w3, gateway, registry, [s.sign(_reading(mid, seq, base)) for mid, s in signers])
         assert len(res.accepted) == n, res
         total += res.gas_used
         count += n

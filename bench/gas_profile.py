@@ -71,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     with Anvil(accounts=2, extra_args=["--steps-tracing"]) as node:
         w3 = node.w3
         admin, gateway = dev_accounts(2)
-        registry, signers = setup_meters(w3, admin, n, "profile")
+        registry, signers, base = setup_meters(w3, admin, n, "profile")
         for seq in range(1, args.seq + 1):
-            res = submit_readings(w3, gateway, registry, [s.sign(_reading(mid, seq)) for mid, s in signers])
+            res = submit_readings(w3, gateway, registry, [s.sign(_reading(mid, seq, base)) for mid, s in signers])
             if len(res.accepted) != n:
                 raise SystemExit(f"batch of sequence {seq} was not fully accepted: {res}")
         logs, data = _trace(node, w3, res.tx_hash)
