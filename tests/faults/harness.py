@@ -35,7 +35,6 @@ from meter_bridge.outbox import Outbox
 from meter_bridge.simulator import Household
 
 MAX = 2**256 - 1
-DAY0 = 1_800_000_000 // 86400 * 86400
 ZERO = "0x" + "00" * 20
 
 
@@ -91,6 +90,8 @@ class Stack:
     registry: object
     devices: dict[str, LocalAccount] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)
+    #: The first interval start after the meters were registered (the registry refuses earlier ones).
+    reading_base: int = 0
 
     @property
     def chain_id(self) -> int:
@@ -146,6 +147,7 @@ def deploy_stack(w3: Web3, url: str, wallets: list[LocalAccount], *, households:
                        kind="prosumer", colour="solar", certified=False, rated_power_w=20_000)
         st.devices[name] = dev
         st.owners[name] = owner.address
+    st.reading_base = (chain_now(w3) // 900 + 1) * 900
     return st
 
 
@@ -260,8 +262,11 @@ class Run:
 
         self.stack, self.workdir, self.names = stack, workdir, names
         self.clock_path = workdir / "meter-clock"
-        self.meter_t = DAY0 + 9 * 3600 + 1
+        # The meters' day starts at 09:00 after the meters were registered; the chain's clock
+        # follows the meters' (the registry accepts only intervals that are over on chain).
+        self.meter_t = (stack.reading_base // 86400 + 1) * 86400 + 9 * 3600 + 1
         set_file_clock(self.clock_path, self.meter_t)
+        self._chain_follows_meters()
         self.modbus_port = free_port()
         self.sim = MeterSimulator(households(names), clock=FileClock(str(self.clock_path)),
                                   port=self.modbus_port).start()
@@ -305,7 +310,14 @@ class Run:
     # -- clocks
     def next_meter_interval(self) -> None:
         self.meter_t = (int(self.meter_t // 900) + 1) * 900 + 1
+        self._chain_follows_meters()
         set_file_clock(self.clock_path, self.meter_t)
+
+    def _chain_follows_meters(self) -> None:
+        """Mine a block at the meters' time if the chain is behind it (as a real chain keeps up
+        with the wall clock); mines nothing otherwise, so a test's mempool stays as it is."""
+        if chain_now(self.stack.w3) < self.meter_t:
+            advance_chain(self.stack.w3, int(self.meter_t))
 
     def nudge_meter_clock(self, seconds: float = 5) -> None:
         """Move the meter clock a little inside the interval (lets the bridge's push back-off expire)."""

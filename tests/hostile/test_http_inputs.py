@@ -7,7 +7,7 @@ import json
 
 import httpx
 import pytest
-from faults.harness import DAY0, deploy_stack
+from faults.harness import advance_chain, deploy_stack
 
 from gridcoop_sdk.readings import Reading, ReadingSigner, meter_id
 from keeper.api import create_app, serve_in_thread
@@ -19,8 +19,10 @@ NAMES = ["hostile-1", "hostile-2"]
 
 @pytest.fixture(scope="module")
 def stack(w3, anvil, wallets, tmp_path_factory):
-    return deploy_stack(w3, anvil.url, wallets, households=NAMES,
-                        directory=tmp_path_factory.mktemp("deployments"))
+    st = deploy_stack(w3, anvil.url, wallets, households=NAMES, directory=tmp_path_factory.mktemp("deployments"))
+    # readings use sequences up to 200 after the first interval past registration: let them be over
+    advance_chain(w3, st.reading_base + 900 * 250)
+    return st
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +191,7 @@ def test_cancel_with_bad_signatures(stack, server):
 
 # ---------------------------------------------------------------------------- readings relay
 def _reading(stack, name="hostile-1", seq=1, **kw):
-    s = DAY0 + 900 * seq
+    s = stack.reading_base + 900 * seq
     fields = dict(meter_id=meter_id(name), sequence=seq, interval_start=s, interval_end=s + 900, generation_wh=400,
                   consumption_wh=250, export_wh=150, import_wh=0, frequency_mhz=50_000)
     fields.update(kw)

@@ -27,8 +27,11 @@ def test_crev_from_a_certified_reading_pays_for_energy(w3, wallets, deployments_
     register_meter(w3, admin, registry, meter_id="roof-1", signer=device.address, owner=buyer.address,
                    kind="prosumer", colour="solar", certified=True, rated_power_w=10_000)
     # the buyer's certified PV meter self-consumes 2,000 Wh in one interval: 2,000 × 450 × 1e9 C-REV units
+    # the first whole interval after the meter's registration, read once it is over
     now = w3.eth.get_block("latest")["timestamp"]
-    start = (now // 900 - 2) * 900
+    start = (now // 900 + 1) * 900
+    w3.provider.make_request("evm_setNextBlockTimestamp", [start + 900 + 1])
+    w3.provider.make_request("evm_mine", [])
     r = Reading(meter_id=meter_id("roof-1"), sequence=1, interval_start=start, interval_end=start + 900,
                 generation_wh=2_000, consumption_wh=2_000, export_wh=0, import_wh=0, frequency_mhz=50_000)
     res = submit_readings(w3, admin, registry, [sign_reading(r, device.key, w3.eth.chain_id, registry.address)])
