@@ -8,7 +8,8 @@ Order (each step needs the one before):
    (marketing pool, then everything else to the DAO treasury);
 4. MeterRegistry (holds WATT's minter and burner roles), EnergyMarket (keeper role to the
    keeper account; local currency and TSL allow-listed), BatteryStorage (platform share to the
-   DAO's ContributionShares, welcome grants for the registry's participants) and C-REV (issued
+   DAO's ContributionShares, paid into it by anyone's ``claimFor``; welcome grants for the
+   registry's participants) and C-REV (issued
    only by the registry through its self-consumption hook);
 5. meters and batteries of the config (when their owners' addresses are given);
 6. hand-over: every role the deployer holds on every contract goes to the treasury and the

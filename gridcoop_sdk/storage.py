@@ -121,6 +121,12 @@ def send_with_margin(w3: Web3, account: LocalAccount, fn: Any, *, extra_gas: int
     return send(w3, account, fn, gas=estimate + extra_gas)
 
 
+def _address(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not Web3.is_address(value) or int(value, 16) == 0:
+        raise StorageInputError(f"{what} must be a non-zero address, got {value!r}")
+    return Web3.to_checksum_address(value)
+
+
 def _role(contract: Contract, name: str) -> bytes:
     return getattr(contract.functions, name)().call()
 
@@ -247,8 +253,14 @@ def stored(storage: Contract, battery_id: int, user: str) -> int:
 
 
 def claimable(storage: Contract, payee: str) -> int:
-    """TSL base units ``payee`` can claim now."""
+    """TSL base units ``payee`` can claim now with its own :func:`claim` (for the marketing payee this
+    includes the marketing pool)."""
     return int(call(storage.functions.claimable(Web3.to_checksum_address(payee))))
+
+
+def credited(storage: Contract, payee: str) -> int:
+    """TSL base units of fee parts credited to ``payee``: what :func:`claim_for` pays it (no marketing pool)."""
+    return int(call(storage.functions.credited(Web3.to_checksum_address(payee))))
 
 
 def _token(w3: Web3, storage: Contract, which: str) -> Contract:
@@ -358,7 +370,22 @@ def fund_marketing_pool(
 
 def claim(w3: Web3, payee: LocalAccount, storage: Contract) -> int:
     """Withdraw everything due to ``payee`` (owner shares, platform part, marketing pool); returns it."""
-    receipt = send_with_margin(w3, payee, storage.functions.claim())
+    return _claimed(storage, send_with_margin(w3, payee, storage.functions.claim()))
+
+
+def claim_for(w3: Web3, sender: LocalAccount, storage: Contract, payee: str) -> int:
+    """Pay ``payee`` the fee parts credited to it, sent by ``sender`` (anyone); returns the TSL paid.
+
+    The TSL goes to ``payee``, never to ``sender``: this is how a payee that cannot send a
+    transaction itself is paid — a region's ContributionShares (the platform payee; its members then
+    claim their pro-rata part from it), a Safe, or an old payee after ``setPayees``. The marketing
+    pool is not paid out this way (see :func:`claim`). Nothing credited raises
+    :class:`TransactionFailed` with ``StorageNothingToClaim(payee=…)``.
+    """
+    return _claimed(storage, send_with_margin(w3, sender, storage.functions.claimFor(_address(payee, "payee"))))
+
+
+def _claimed(storage: Contract, receipt: dict[str, Any]) -> int:
     return int(_events(storage, receipt, "Claimed")[0]["amount"])
 
 
@@ -375,8 +402,10 @@ __all__ = [
     "battery_info",
     "bytes32_text",
     "claim",
+    "claim_for",
     "claim_welcome_grant",
     "claimable",
+    "credited",
     "deploy_storage",
     "deposit",
     "fund_marketing_pool",

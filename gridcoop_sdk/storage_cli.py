@@ -1,5 +1,7 @@
 """``gridcoop battery …``: community-battery commands (status, deposit, withdraw, owed, pay, claim, grant).
 
+``claim --for ADDRESS`` pays a payee that cannot send transactions (a region's ContributionShares).
+
 Every command takes ``--rpc-url`` (or ``GRIDCOOP_RPC_URL``) and finds the storage contract by
 ``--storage ADDRESS`` or by its record in ``deployments/<chainId>.json`` (``--record``, default
 ``BatteryStorage``; a region's is ``<region>.BatteryStorage``). Commands that send a transaction
@@ -178,13 +180,29 @@ def pay(w3, storage, account, battery_id: int, prepay_amount: str | None) -> Non
 
 
 @battery.command()
+@click.option("--for", "payee", default=None, metavar="ADDRESS",
+              help="Pay the fee parts credited to ADDRESS out to ADDRESS (not to you; you pay only the gas). "
+                   "For payees that cannot send a transaction themselves: a region's ContributionShares "
+                   "(the platform payee; its members then claim their part from it), a Safe, or an old "
+                   "payee after setPayees. Anyone may do it. The marketing pool is not paid out this way.")
 @common(send=True)
-def claim(w3, storage, account) -> None:
-    """Withdraw everything due to you as an owner, the platform or the marketing payee."""
-    due = st.claimable(storage, account.address)
-    if not due:
-        raise click.ClickException(f"nothing to claim for {account.address}")
-    click.echo(f"claimed {_tsl(st.claim(w3, account, storage))}")
+def claim(w3, storage, account, payee: str | None) -> None:
+    """Withdraw everything due to you as an owner, the platform or the marketing payee.
+
+    With --for ADDRESS, pay ADDRESS what is credited to it instead (the TSL goes to ADDRESS).
+    """
+    if payee is None:
+        due = st.claimable(storage, account.address)
+        if not due:
+            raise click.ClickException(f"nothing to claim for {account.address}")
+        click.echo(f"claimed {_tsl(st.claim(w3, account, storage))}")
+        return
+    if not Web3.is_address(payee):
+        raise click.BadParameter(f"not an address: {payee!r}", param_hint="--for")
+    payee = Web3.to_checksum_address(payee)
+    if not st.credited(storage, payee):
+        raise click.ClickException(f"nothing credited to {payee}")
+    click.echo(f"paid {_tsl(st.claim_for(w3, account, storage, payee))} to {payee}")
 
 
 @battery.command()

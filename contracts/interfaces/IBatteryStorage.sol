@@ -6,7 +6,9 @@ pragma solidity ^0.8.24;
 ///         every 15-minute slot it stays there. Each fee is split 80% to the battery's owners (by share),
 ///         10% to the marketing pool (which funds one-time welcome grants) and 10% to the platform.
 /// @dev Units: energy in whole Wh (1 Wh = 10^15 WATT base units); fee rates in TSL base units per kWh per
-///      slot; slot = block.timestamp / 900. All payouts are pull payments (`claim`).
+///      slot; slot = block.timestamp / 900. Fee parts are credited to their payees; a payee withdraws
+///      its credit with `claim`, and anyone can push a payee's credit to the payee with `claimFor`, so
+///      payees that are contracts without a way to call `claim` (ContributionShares) are paid too.
 interface IBatteryStorage {
     /// @notice A battery as stored on chain (fee-rate history is read with `feeRateAt`).
     struct Battery {
@@ -48,7 +50,7 @@ interface IBatteryStorage {
     error StorageMarketingPoolEmpty(uint256 pool, uint256 grant);
     /// @notice Thrown when the welcome grant amount is zero (grants switched off).
     error StorageGrantsDisabled();
-    /// @notice Thrown when a payee claims but nothing is due to it.
+    /// @notice Thrown when `claim` or `claimFor` finds nothing due to `payee`.
     error StorageNothingToClaim(address payee);
     /// @notice Thrown when withdrawing more prepaid TSL than the caller has.
     error StorageInsufficientCredit(address account, uint256 credit, uint256 requested);
@@ -90,7 +92,8 @@ interface IBatteryStorage {
     );
     /// @notice One owner's part of a fee was credited (sum over owners == the fee's `ownersPart`).
     event OwnerCredited(uint256 indexed batteryId, address indexed owner, uint256 amount);
-    /// @notice A payee (owner, platform, marketing) withdrew what was due to it.
+    /// @notice `amount` TSL was paid out to `payee` (owner, platform or marketing), by its own `claim` or by
+    ///         anyone's `claimFor`; the TSL always went to `payee`.
     event Claimed(address indexed payee, uint256 amount);
     /// @notice A participant received its one-time welcome grant from the marketing pool.
     event WelcomeGrant(address indexed user, uint256 amount);
@@ -178,8 +181,19 @@ interface IBatteryStorage {
     /// @notice Claims the caller's one-time welcome grant (must be a registered participant).
     function claimWelcomeGrant() external returns (uint256 amount);
 
-    /// @notice Withdraws everything due to the caller (owner shares, platform part, marketing pool).
+    /// @notice Withdraws everything due to the caller (owner shares, platform part, and — for the
+    ///         marketing payee — the marketing pool).
+    /// @return amount TSL base units paid to the caller (reverts with `StorageNothingToClaim` if 0).
     function claim() external returns (uint256 amount);
+
+    /// @notice Pays `payee` the fee parts credited to it (owner shares, platform part), to `payee` itself and
+    ///         never to the caller. Anyone may call it: this is how a payee that cannot call `claim` (a
+    ///         contract such as ContributionShares, or the old payee after `setPayees`) receives its TSL.
+    ///         The marketing pool is not paid out (it funds welcome grants; only the marketing payee's
+    ///         own `claim` takes it), so a stranger cannot empty it.
+    /// @param payee The account whose credit is paid out to it.
+    /// @return amount TSL base units paid to `payee` (reverts with `StorageNothingToClaim(payee)` if 0).
+    function claimFor(address payee) external returns (uint256 amount);
 
     // ------------------------------------------------------------------ views
     /// @notice TSL base units `user` owes for `batteryId` now (including the current slot).
@@ -194,8 +208,12 @@ interface IBatteryStorage {
     /// @notice A battery's owners and shares.
     function ownersOf(uint256 batteryId) external view returns (address[] memory owners, uint256[] memory shares);
 
-    /// @notice TSL base units `payee` can claim now.
+    /// @notice TSL base units `payee` can claim now with `claim` (its credit, plus the marketing pool for
+    ///         the marketing payee).
     function claimable(address payee) external view returns (uint256);
+
+    /// @notice TSL base units of fee parts credited to `payee` (what `claimFor(payee)` pays; no marketing pool).
+    function credited(address payee) external view returns (uint256);
 
     /// @notice The fee rate charged for `slot`.
     function feeRateAt(uint256 batteryId, uint64 slot) external view returns (uint256);

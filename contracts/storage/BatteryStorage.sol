@@ -19,7 +19,9 @@ import {IParticipantRegistry} from "../interfaces/IMeterHooks.sol";
 ///      The efficiency loss is burnt: this contract needs WATT's BURNER_ROLE.
 ///      Split of a fee F: marketing = F/10 and platform = F/10 (rounded down), owners = F − both (the
 ///      owners take the remainder); owner i gets ownersPart × share_i / Σshares (rounded down) and
-///      owners[0] takes the remainder. Every part is credited to a pull-payment balance.
+///      owners[0] takes the remainder. Every part is credited to the payee's balance, which the payee
+///      withdraws with `claim` or anyone pushes to the payee with `claimFor` (so contract payees such as
+///      ContributionShares, which cannot call `claim`, are paid too).
 contract BatteryStorage is IBatteryStorage, AccessControl, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -336,19 +338,12 @@ contract BatteryStorage is IBatteryStorage, AccessControl, ReentrancyGuard {
 
     /// @inheritdoc IBatteryStorage
     function claim() external nonReentrant returns (uint256 amount) {
-        amount = _claimable[msg.sender];
-        if (amount > 0) {
-            _claimable[msg.sender] = 0;
-            totalClaimable -= amount;
-        }
-        if (msg.sender == marketing && marketingPool > 0) {
-            amount += marketingPool;
-            marketingPool = 0;
-        }
-        if (amount == 0) revert StorageNothingToClaim(msg.sender);
-        totalClaimed += amount;
-        emit Claimed(msg.sender, amount);
-        tsl.safeTransfer(msg.sender, amount);
+        amount = _payOut(msg.sender, msg.sender == marketing);
+    }
+
+    /// @inheritdoc IBatteryStorage
+    function claimFor(address payee) external nonReentrant returns (uint256 amount) {
+        amount = _payOut(payee, false);
     }
 
     // ================================================================== views
@@ -383,6 +378,11 @@ contract BatteryStorage is IBatteryStorage, AccessControl, ReentrancyGuard {
     /// @inheritdoc IBatteryStorage
     function claimable(address payee) external view returns (uint256) {
         return _claimable[payee] + (payee == marketing ? marketingPool : 0);
+    }
+
+    /// @inheritdoc IBatteryStorage
+    function credited(address payee) external view returns (uint256) {
+        return _claimable[payee];
     }
 
     /// @inheritdoc IBatteryStorage
@@ -465,6 +465,28 @@ contract BatteryStorage is IBatteryStorage, AccessControl, ReentrancyGuard {
             p.owedScaled += p.wh * (_cum(batteryId, slot + 1) - _cum(batteryId, p.chargedThrough + 1));
         }
         p.chargedThrough = slot;
+    }
+
+    /// @dev Pays `payee` (never the caller, unless the caller is the payee) everything credited to it and,
+    ///      with `withPool`, the marketing pool; `claim` passes `withPool` only for the marketing payee itself.
+    ///      Checks-effects-interactions: the books are cleared before the one transfer (callers are nonReentrant).
+    function _payOut(address payee, bool withPool) private returns (uint256 amount) {
+        amount = _claimable[payee];
+        if (amount > 0) {
+            _claimable[payee] = 0;
+            totalClaimable -= amount;
+        }
+        if (withPool) {
+            uint256 pool = marketingPool;
+            if (pool > 0) {
+                amount += pool;
+                marketingPool = 0;
+            }
+        }
+        if (amount == 0) revert StorageNothingToClaim(payee);
+        totalClaimed += amount;
+        emit Claimed(payee, amount);
+        tsl.safeTransfer(payee, amount);
     }
 
     /// @dev TSL the contract can pull from `user` now (min of allowance and balance).

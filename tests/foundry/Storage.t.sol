@@ -126,6 +126,25 @@ contract StorageHandler is TestBase {
         ghostClaimed += tsl.balanceOf(p) - before;
     }
 
+    /// @dev A user pushes a payee's credit to the payee: the payee's TSL grows by exactly what the
+    ///      books release, the caller's does not move, the marketing pool stays.
+    function claimFor(uint256 payeeSeed, uint256 userSeed) external {
+        address p = payees[payeeSeed % payees.length];
+        address u = _user(userSeed);
+        uint256 due = store.credited(p);
+        if (due == 0) return;
+        uint256 pool = store.marketingPool();
+        uint256 before = tsl.balanceOf(p);
+        uint256 callerBefore = tsl.balanceOf(u);
+        vm.prank(u);
+        uint256 paid = store.claimFor(p);
+        assertEq(paid, due, "claimFor pays the credit");
+        assertEq(tsl.balanceOf(p) - before, due, "payee received it");
+        assertEq(tsl.balanceOf(u), callerBefore, "caller received nothing");
+        assertEq(store.marketingPool(), pool, "pool untouched");
+        ghostClaimed += due;
+    }
+
     function fundPool(uint256 amount) external {
         amount = bound(amount, 1, 1e20);
         store.fundMarketingPool(amount);
@@ -202,7 +221,7 @@ contract StorageInvariantTest is TestBase {
             vm.stopPrank();
         }
 
-        bytes4[] memory sel = new bytes4[](11);
+        bytes4[] memory sel = new bytes4[](12);
         sel[0] = StorageHandler.deposit.selector;
         sel[1] = StorageHandler.withdraw.selector;
         sel[2] = StorageHandler.payFees.selector;
@@ -214,6 +233,7 @@ contract StorageInvariantTest is TestBase {
         sel[8] = StorageHandler.fundPool.selector;
         sel[9] = StorageHandler.claimGrant.selector;
         sel[10] = StorageHandler.warp.selector;
+        sel[11] = StorageHandler.claimFor.selector;
         targetContract(address(handler));
         targetSelector(address(handler), sel);
     }
@@ -403,6 +423,67 @@ contract StorageUnitTest is TestBase {
         s.deposit(id, 100, bytes32(0));
         assertEq(s.stored(id, USER), 500, "stored unchanged");
         assertEq(bad.balanceOf(address(s)), 500 * 1e15, "held unchanged");
+    }
+
+    function testFuzz_claimForPaysThePayeeNotTheCaller(uint256 wh, address caller) public {
+        vm.assume(caller != PLATFORM && caller != address(store));
+        uint256[] memory shares = new uint256[](1);
+        shares[0] = 1;
+        uint256 id = _register(1e15 + 3, shares);
+        wh = bound(wh, 1, 1_000_000);
+        vm.prank(USER);
+        store.deposit(id, wh, bytes32(0));
+        vm.prank(USER);
+        uint256 fee = store.payFees(id);
+        uint256 due = fee / 10;
+        vm.assume(due > 0);
+        uint256 callerBefore = tsl.balanceOf(caller);
+        uint256 claimedBefore = store.totalClaimed();
+        uint256 claimableBefore = store.totalClaimable();
+        vm.expectEmit();
+        emit IBatteryStorage.Claimed(PLATFORM, due);
+        vm.prank(caller);
+        assertEq(store.claimFor(PLATFORM), due, "returned");
+        assertEq(tsl.balanceOf(PLATFORM), due, "platform paid");
+        assertEq(tsl.balanceOf(caller), callerBefore, "caller unpaid");
+        assertEq(store.totalClaimed(), claimedBefore + due, "totalClaimed");
+        assertEq(store.totalClaimable(), claimableBefore - due, "totalClaimable");
+        assertEq(store.claimable(PLATFORM), 0, "nothing left");
+        vm.expectRevert(abi.encodeWithSelector(IBatteryStorage.StorageNothingToClaim.selector, PLATFORM));
+        vm.prank(caller);
+        store.claimFor(PLATFORM);
+        // the marketing pool is never pushed: only the marketing payee's own claim() takes it
+        assertEq(store.claimable(MARKETING), due, "pool");
+        vm.expectRevert(abi.encodeWithSelector(IBatteryStorage.StorageNothingToClaim.selector, MARKETING));
+        vm.prank(caller);
+        store.claimFor(MARKETING);
+        vm.prank(MARKETING);
+        assertEq(store.claim(), due, "marketing claims the pool");
+    }
+
+    function test_tslReentryThroughClaimForIsRefused() public {
+        HostileToken bad = new HostileToken();
+        BatteryStorage s = new BatteryStorage(
+            address(this), IERC20(address(watt)), IERC20(address(bad)), PLATFORM, MARKETING,
+            IParticipantRegistry(address(0)), 0
+        );
+        s.grantRole(s.REGISTRAR_ROLE(), address(this));
+        address[] memory o = new address[](1);
+        o[0] = address(0x1000);
+        uint256[] memory sh = new uint256[](1);
+        sh[0] = 1;
+        uint256 id = s.registerBattery(bytes32("b"), 10_000, 10_000, 1e18, o, sh);
+        watt.mint(address(this), 1_000 * 1e15);
+        watt.approve(address(s), type(uint256).max);
+        bad.mint(address(this), 1e18);
+        bad.approve(address(s), type(uint256).max);
+        s.deposit(id, 1_000, bytes32(0));
+        s.payFees(id); // 1 kWh x 1e18: platform credited 1e17
+        // On the payout transfer the token calls claimFor again: the guard must stop the second payout.
+        bad.setMode(HostileToken.Mode.Reenter, address(s), abi.encodeCall(s.claimFor, (PLATFORM)));
+        vm.expectRevert(ReentrancyGuard.ReentrancyGuardReentrantCall.selector);
+        s.claimFor(PLATFORM);
+        assertEq(s.claimable(PLATFORM), 1e17, "credit unchanged");
     }
 
     function test_tslReentryThroughClaimIsRefused() public {

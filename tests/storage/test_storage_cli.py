@@ -1,4 +1,5 @@
-"""``gridcoop battery …`` against anvil: a user deposits, sees what is owed, withdraws, owners claim."""
+"""``gridcoop battery …`` against anvil: a user deposits, sees what is owed, withdraws, owners claim,
+anyone pays a payee its credit with ``claim --for``."""
 
 from __future__ import annotations
 
@@ -52,3 +53,23 @@ def test_cli_refuses_without_key_and_explains_errors(env):
     assert r.exit_code != 0 and "StorageInsufficientStored" in r.output
     r = _run(env, "grant", key=alice.key)
     assert r.exit_code != 0 and "StorageNotParticipant" in r.output
+
+
+def test_cli_claim_for_pays_the_payee_not_the_sender(env):
+    alice, stranger, platform = env.users[0], env.users[2], env.platform
+    st_sdk.deposit(env.w3, alice, env.storage, env.battery, 1_500)
+    fee = st_sdk.pay_fees(env.w3, alice, env.storage, env.battery)
+    due = st_sdk.credited(env.storage, platform.address)
+    assert due == fee // 10 > 0
+    tsl = env.tsl.functions
+    before = [tsl.balanceOf(a.address).call() for a in (platform, stranger)]
+    r = _run(env, "claim", "--for", platform.address.lower(), key=stranger.key)
+    assert r.exit_code == 0, r.output
+    assert f"({due} base units) to {platform.address}" in r.output
+    assert [tsl.balanceOf(a.address).call() for a in (platform, stranger)] == [before[0] + due, before[1]]
+    r = _run(env, "claim", "--for", platform.address, key=stranger.key)
+    assert r.exit_code != 0 and f"nothing credited to {platform.address}" in r.output
+    r = _run(env, "claim", "--for", "0x1234", key=stranger.key)
+    assert r.exit_code != 0 and "not an address" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["battery", "claim", "--help"])
+    assert r.exit_code == 0 and "--for ADDRESS" in r.output and "ContributionShares" in r.output

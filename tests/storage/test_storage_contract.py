@@ -256,6 +256,89 @@ def test_split_owners_shares_and_pull_payments(env):
     assert st_sdk.claimable(s, env.owners[1].address) == o1
 
 
+def test_claim_for_pays_the_payee_never_the_caller(env):
+    """Anyone pushes a payee's credit to the payee (for payees that cannot call ``claim``): the TSL
+    and the ``Claimed`` event go to the payee, the books stay exact, a second push is refused by name."""
+    w3, s, tsl, alice, stranger = env.w3, env.storage, env.tsl, env.users[0], env.users[2]
+    st_sdk.deposit(w3, alice, s, env.battery, 1_500)
+    fee = st_sdk.pay_fees(w3, alice, s, env.battery)
+    payee = env.owners[1]
+    due = st_sdk.credited(s, payee.address)
+    assert due == st_sdk.claimable(s, payee.address) > 0
+    books = {k: getattr(s.functions, k)().call() for k in ("totalClaimed", "totalClaimable")}
+    held = tsl.functions.balanceOf(s.address).call()
+    stranger_tsl, payee_tsl = (tsl.functions.balanceOf(a.address).call() for a in (stranger, payee))
+
+    receipt = send(w3, stranger, s.functions.claimFor(payee.address))
+    assert _events(s, receipt, "Claimed") == [{"payee": payee.address, "amount": due}]
+    assert tsl.functions.balanceOf(payee.address).call() == payee_tsl + due
+    assert tsl.functions.balanceOf(stranger.address).call() == stranger_tsl
+    assert tsl.functions.balanceOf(s.address).call() == held - due
+    assert s.functions.totalClaimed().call() == books["totalClaimed"] + due
+    assert s.functions.totalClaimable().call() == books["totalClaimable"] - due
+    assert st_sdk.credited(s, payee.address) == st_sdk.claimable(s, payee.address) == 0
+    for sender, fn in ((stranger, s.functions.claimFor(payee.address)), (payee, s.functions.claim())):
+        with pytest.raises(TransactionFailed) as err:  # nothing left, by either path
+            send(w3, sender, fn)
+        assert err.value.error_name == "StorageNothingToClaim"
+        assert err.value.error_args == {"payee": payee.address}
+    # the other payees are untouched and still claim for themselves
+    assert st_sdk.claim(w3, env.platform, s) == fee // 10
+    # a payee may push its own credit too; same result as claim()
+    own = st_sdk.credited(s, env.owners[0].address)
+    assert st_sdk.claim_for(w3, env.owners[0], s, env.owners[0].address) == own > 0
+    with pytest.raises(TransactionFailed) as err:  # the zero address never has a credit
+        send(w3, stranger, s.functions.claimFor(st_sdk.ZERO))
+    assert err.value.error_args == {"payee": st_sdk.ZERO}
+    with pytest.raises(st_sdk.StorageInputError, match="payee"):  # the SDK refuses it before sending
+        st_sdk.claim_for(w3, stranger, s, st_sdk.ZERO)
+
+
+def test_claim_for_the_marketing_payee_leaves_the_marketing_pool(env):
+    """``claimFor(marketing)`` pays what is credited to the marketing payee (here it is also the
+    platform payee) but never the marketing pool, which keeps funding welcome grants; only the
+    marketing payee's own ``claim()`` takes the pool."""
+    w3, s, tsl, alice, bob, stranger = env.w3, env.storage, env.tsl, *env.users
+    m = env.marketing
+    send(w3, env.deployer, s.functions.setPayees(m.address, m.address))
+    st_sdk.fund_marketing_pool(w3, env.deployer, s, 2 * GRANT)
+    st_sdk.deposit(w3, alice, s, env.battery, 2_000)
+    fee = st_sdk.pay_fees(w3, alice, s, env.battery)
+    pool = s.functions.marketingPool().call()
+    assert pool == 2 * GRANT + fee // 10
+    assert st_sdk.credited(s, m.address) == fee // 10  # the platform part
+    assert st_sdk.claimable(s, m.address) == fee // 10 + pool
+    before = tsl.functions.balanceOf(m.address).call()
+    assert st_sdk.claim_for(w3, stranger, s, m.address) == fee // 10
+    assert tsl.functions.balanceOf(m.address).call() == before + fee // 10
+    assert s.functions.marketingPool().call() == pool
+    with pytest.raises(TransactionFailed) as err:  # the pool alone is not pushed
+        st_sdk.claim_for(w3, stranger, s, m.address)
+    assert err.value.error_name == "StorageNothingToClaim"
+    send(w3, env.deployer, env.registry.functions.setParticipant(bob.address, True))
+    assert st_sdk.claim_welcome_grant(w3, bob, s) == GRANT
+    assert st_sdk.claim(w3, m, s) == pool - GRANT  # the marketing payee's own claim takes the pool
+    assert s.functions.marketingPool().call() == 0
+
+
+def test_old_payee_credit_survives_set_payees_and_is_pushed_to_it(env):
+    """``setPayees`` only redirects future fees: what the old platform payee earned stays credited
+    to it, and ``claimFor`` delivers it there (not to the new payee, not to the caller)."""
+    w3, s, tsl, alice, stranger = env.w3, env.storage, env.tsl, env.users[0], env.users[2]
+    old, new = env.platform, env.users[1]
+    st_sdk.deposit(w3, alice, s, env.battery, 1_000)
+    first = st_sdk.pay_fees(w3, alice, s, env.battery)
+    send(w3, env.deployer, s.functions.setPayees(new.address, env.marketing.address))
+    mine_at(w3, next_slot_start(w3, offset=5))
+    second = st_sdk.pay_fees(w3, alice, s, env.battery)
+    assert st_sdk.credited(s, old.address) == first // 10
+    assert st_sdk.credited(s, new.address) == second // 10
+    before = tsl.functions.balanceOf(old.address).call()
+    assert st_sdk.claim_for(w3, stranger, s, old.address) == first // 10
+    assert tsl.functions.balanceOf(old.address).call() == before + first // 10
+    assert st_sdk.credited(s, new.address) == second // 10
+
+
 @settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(

@@ -1,5 +1,5 @@
 """Hypothesis: across random sequences of deposits, withdrawals, fee payments, prepayments, claims,
-grants and clock jumps, the TSL books balance to the base unit:
+claims pushed to a payee by someone else (claimFor), grants and clock jumps, the TSL books balance to the base unit:
 fees paid in + pool funding == Σ claimable + Σ claimed + Σ granted, and the contract holds exactly
 prepaid credit + Σ claimable; the WATT it holds == Σ stored Wh × 10^15."""
 
@@ -20,6 +20,7 @@ op = st.one_of(
     st.tuples(st.just("prepay"), st.integers(0, 2), st.integers(1, 10**16)),
     st.tuples(st.just("warp"), st.just(0), st.integers(1, 4 * SLOT)),
     st.tuples(st.just("claim"), st.integers(0, 4), st.just(0)),
+    st.tuples(st.just("claimfor"), st.integers(0, 4), st.integers(0, 2)),  # payee, sender (a user)
     st.tuples(st.just("grant"), st.integers(0, 2), st.just(0)),
     st.tuples(st.just("rate"), st.just(0), st.integers(0, 10**16 + 7)),
 )
@@ -63,6 +64,12 @@ def test_random_sequences_keep_the_books_exact(env, ops):
                 before = tsl.functions.balanceOf(payee.address).call()
                 send(w3, payee, s.functions.claim())
                 claimed += tsl.functions.balanceOf(payee.address).call() - before
+            elif kind == "claimfor":
+                payee, sender = payees[who], env.users[amount]
+                before = [tsl.functions.balanceOf(a.address).call() for a in (payee, sender)]
+                send(w3, sender, s.functions.claimFor(payee.address))
+                claimed += tsl.functions.balanceOf(payee.address).call() - before[0]
+                assert tsl.functions.balanceOf(sender.address).call() == before[1]  # never to the sender
             elif kind == "grant":
                 before = tsl.functions.balanceOf(user.address).call()
                 send(w3, user, s.functions.claimWelcomeGrant())
