@@ -3,9 +3,9 @@
 A region deployed from its config (``deploy_region``, ``configs/regions/sakura.yaml``) makes the
 DAO's ContributionShares the platform payee of BatteryStorage. ContributionShares cannot call
 anything, so a pull payment that only the payee itself can collect (``claim()``) locks the
-platform share in BatteryStorage for good. These tests run on such a region: contributions are
-recorded by a DAO proposal (``deploy_region`` records none), a user pays a battery fee, and the
-platform share must end up with the members, exact to the base unit.
+platform share in BatteryStorage for good. These tests run on such a region: ``deploy_region``
+records one founding share per founder, a DAO proposal records more, a user pays a battery fee,
+and the platform share must end up with the members, exact to the base unit.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from gridcoop_sdk.region_config import load_region
 from gridcoop_sdk.tx import send
 
 SCALE = 10**36  # ContributionShares.SCALE
-#: Contributions recorded by proposal for the founders hh01, hh02, hh03 (awkward on purpose:
-#: the platform share is not a multiple of 15, so the pro-rata split leaves dust).
+#: The founders' (hh01, hh02, hh03) shares after the proposal: 1 founding share each from the
+#: config plus 2/4/6 recorded by proposal (awkward on purpose: the platform share is not a multiple
+#: of 15, so the pro-rata split leaves dust).
 CONTRIBUTIONS = (3, 5, 7)
+FOUNDING = 1
 #: Fee rate set by the same proposal: not a multiple of 10, so fee/10 is rounded down.
 AWKWARD_RATE = 2 * 10**16 + 7
 
@@ -66,14 +68,16 @@ def _pass(w3, region, founders, calls, description) -> None:
 
 
 def _record_contributions(w3, region, founders) -> int:
-    """The DAO records 3/5/7 shares for the founders and sets an awkward fee rate (next slot on)."""
+    """The DAO records shares so the founders hold 3/5/7 and sets an awkward fee rate (next slot on)."""
     bid = region.battery_ids["community-1"]
     shares = region["ContributionShares"]
+    assert [shares.functions.sharesOf(f.address).call() for f in founders] == [FOUNDING] * len(founders)
     _pass(w3, region, founders, [
-        *(dao_sdk.encode_call(shares, "recordContribution", f.address, n, "founding contribution")
+        *(dao_sdk.encode_call(shares, "recordContribution", f.address, n - FOUNDING, "first year's work")
           for f, n in zip(founders, CONTRIBUTIONS, strict=True)),
         dao_sdk.encode_call(region["BatteryStorage"], "setFeeRate", bid, AWKWARD_RATE),
     ], "record the founders' contributions; fee rate 0.02 TSL + 7 base units")
+    assert [shares.functions.sharesOf(f.address).call() for f in founders] == list(CONTRIBUTIONS)
     return bid
 
 
