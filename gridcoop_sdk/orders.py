@@ -3,8 +3,10 @@
 An order says: *maker* sells (or buys) up to *amount_wh* Wh of WATT in delivery interval
 *interval_id* at a limit of *limit_price* payment-token base units per kWh, paid in
 *payment_token*. The keeper matches orders off chain; ``EnergyMarket.settle`` checks every order
-on chain. Money for a trade is ``wh * price // 1000`` (rounded down, the buyer pays exactly what
-the seller receives).
+on chain. Money is rounded once per order, never per trade: an order's value is
+``V = Σ wh × price`` over its trades (payment-token base units × 1000), a seller receives
+``V // 1000`` and a buyer pays ``ceil(V / 1000)``; the difference (rounding dust, under one base
+unit per order) stays in the market for the DAO (:func:`split_money` computes all of it exactly).
 
 >>> o = Order(maker=alice.address, side="sell", interval_id=iid, amount_wh=1500, limit_price=30,
 ...           payment_token=tsl.address, expiry=now + 3600)
@@ -325,8 +327,53 @@ def pack_trade(sell_index: int, buy_index: int, wh: int, price: int) -> int:
 
 
 def money_for(wh: int, price: int) -> int:
-    """Payment-token base units for ``wh`` Wh at ``price`` per kWh (floor, as the contract)."""
+    """Payment-token base units a sell order of ``wh`` Wh at ``price`` per kWh receives, at least
+    (``floor(wh × price / 1000)``; the contract rounds an order's whole value once, so a seller's
+    orders are never paid less than this)."""
     return wh * price // 1000
+
+
+def payment_for(wh: int, price: int) -> int:
+    """Payment-token base units a buy order of ``wh`` Wh at ``price`` per kWh pays, at most
+    (``ceil(wh × price / 1000)``): what the buyer must hold and allow the market."""
+    return -(-wh * price // 1000)
+
+
+@dataclass(frozen=True)
+class MoneySplit:
+    """What a settlement moves in money, to the base unit, as ``EnergyMarket.settle`` does it.
+
+    ``received``/``paid``: per sell/buy order id, ``floor(V / 1000)`` / ``ceil(V / 1000)`` of the
+    order's value ``V = Σ wh × price``. ``trade_received``/``trade_paid``: the same amounts
+    allocated to the trades in order (a trade's share is the order's running floor/ceil after it
+    less before it), so per-trade shares add up exactly to what each order moved. ``dust`` is what
+    the buyers paid beyond what the sellers received (kept by the market, ``roundingDust``)."""
+
+    received: dict
+    paid: dict
+    trade_received: list[int]
+    trade_paid: list[int]
+
+    @property
+    def dust(self) -> int:
+        return sum(self.paid.values()) - sum(self.received.values())
+
+
+def split_money(trades) -> MoneySplit:
+    """Money of a batch of ``(sell_id, buy_id, wh, price)`` trades (in batch order; ids are any
+    hashable order keys — order hashes, or indices when every order appears once)."""
+    value: dict = {}
+    trade_received: list[int] = []
+    trade_paid: list[int] = []
+    for sell_id, buy_id, wh, price in trades:
+        v = int(wh) * int(price)
+        vs, vb = value.get(("s", sell_id), 0), value.get(("b", buy_id), 0)
+        value[("s", sell_id)], value[("b", buy_id)] = vs + v, vb + v
+        trade_received.append((vs + v) // 1000 - vs // 1000)
+        trade_paid.append(-(-(vb + v) // 1000) + (-vb // 1000))
+    received = {k: v // 1000 for (side, k), v in value.items() if side == "s"}
+    paid = {k: -(-v // 1000) for (side, k), v in value.items() if side == "b"}
+    return MoneySplit(received, paid, trade_received, trade_paid)
 
 
 def deploy_market(

@@ -6,7 +6,9 @@ traces leave the server.
 - ``GET  /v1/orders/{hash}``     one order
 - ``DELETE /v1/orders/{hash}``   cancel off chain; body ``{"signature": "0x…"}`` = the maker's
   EIP-191 signature of the 32 hash bytes (the on-chain ``cancelOrder`` is the trustless way)
-- ``GET  /v1/intervals/{id}``    clearing price, volume, trades, transaction
+- ``GET  /v1/intervals/{id}``    clearing price, volume, money (what the buyers paid), rounding
+  dust, trades (each with ``seller_received``/``buyer_paid``: its share of what its orders moved
+  on chain, which is rounded per order, not per trade), transaction
 - ``GET  /v1/health``
 
 Other components add routes through ``create_app(keeper, routers=[...])`` (e.g. a meter-reading
@@ -32,6 +34,7 @@ from gridcoop_sdk.orders import OrderError, SignedOrder
 
 from . import db as D
 from .service import Keeper, OrderRejected
+from .settlement import rows_money
 
 log = logging.getLogger("gridcoop.keeper.api")
 
@@ -130,13 +133,18 @@ def orders_router(keeper: Keeper) -> APIRouter:
     def interval(interval_id: int = Path(ge=0, le=MAX_INTERVAL)):
         res = keeper.result(interval_id)
         with keeper.db.session() as s:
+            rows = list(s.scalars(select(D.TradeRow).where(D.TradeRow.interval_id == interval_id)
+                                  .order_by(D.TradeRow.id)))
+            split = rows_money(rows)
+            # money: the trade's value rounded down (display); seller_received / buyer_paid: the
+            # trade's share of what its orders moved on chain (they add up exactly per order)
             trades = [{"seller": t.seller, "buyer": t.buyer, "wh": t.wh, "price": int(t.price), "money": t.money,
+                       "seller_received": str(got), "buyer_paid": str(paid),
                        "payment_token": t.payment_token, "sell_hash": t.sell_hash, "buy_hash": t.buy_hash}
-                      for t in s.scalars(select(D.TradeRow).where(D.TradeRow.interval_id == interval_id)
-                                         .order_by(D.TradeRow.id))]
+                      for t, got, paid in zip(rows, split.trade_received, split.trade_paid, strict=True)]
             n_orders = len(list(s.scalars(select(D.OrderRow.seq).where(D.OrderRow.interval_id == interval_id))))
         return {"interval_id": interval_id, "state": res.state, "price": res.price, "volume_wh": res.volume_wh,
-                "money": str(res.money), "trades": trades, "orders": n_orders, "tx_hash": res.tx_hash,
+                "money": str(res.money), "rounding_dust": str(res.rounding_dust), "trades": trades, "orders": n_orders, "tx_hash": res.tx_hash,
                 "gas_used": res.gas_used, "closes_at": keeper.closes_at(interval_id), "error": res.error}
 
     @r.get("/health")

@@ -22,9 +22,12 @@ never produced. Fill-or-kill orders that would be filled partially are removed a
 cleared again (at most once per such order).
 
 Complexity: O(n log n) — sorts plus ``searchsorted``/``cumsum`` in numpy; no loops over price
-levels. Money per trade is ``wh * price // 1000`` (the contract's rule), so energy and money are
-conserved exactly: every trade's Wh leave one seller and reach one buyer, and its money leaves
-the buyer and reaches the seller.
+levels. Energy is conserved exactly: every trade's Wh leave one seller and reach one buyer. Money
+is rounded per order, as the contract does it (issue 16): an order's value is ``Σ wh × price``
+over its trades, a seller receives its floor / 1000 and a buyer pays its ceiling / 1000
+(:meth:`ClearingResult.split`, :func:`gridcoop_sdk.orders.split_money`); what the buyers pay is
+what the sellers receive plus the rounding dust, under one base unit per order, which the market
+keeps for the DAO.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from gridcoop_sdk.orders import MoneySplit, split_money
 
 UNIFORM = "uniform"
 PAY_AS_BID = "pay_as_bid"
@@ -81,6 +86,8 @@ class Fill:
 
     @property
     def money(self) -> int:
+        """``floor(wh × price / 1000)``: this trade's value rounded down, for display only. The
+        chain rounds per order, not per trade: what an order moves is in :meth:`ClearingResult.split`."""
         return self.wh * self.price // 1000
 
 
@@ -94,9 +101,15 @@ class ClearingResult:
     def volume_wh(self) -> int:
         return sum(t.wh for t in self.trades)
 
+    def split(self) -> MoneySplit:
+        """The money of these trades, per order and per trade, to the base unit as the chain moves
+        it (sellers the floor, buyers the ceiling of their orders' values)."""
+        return split_money((t.sell_id, t.buy_id, t.wh, t.price) for t in self.trades)
+
     @property
     def money(self) -> int:
-        return sum(t.money for t in self.trades)
+        """What the buyers pay (the contract's ``IntervalSettled.volume``)."""
+        return sum(self.split().paid.values())
 
     def fills(self) -> dict[str, int]:
         out: dict[str, int] = {}

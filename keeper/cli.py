@@ -279,9 +279,12 @@ def results(interval_id, url):
     except KeeperClientError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"interval {interval_id}: {r['state']} price {r['price']} volume {r['volume_wh']} Wh "
-               f"money {r['money']} tx {r['tx_hash']} gas {r['gas_used']}")
+               f"money {r['money']} (rounding dust {r.get('rounding_dust', 0)}) tx {r['tx_hash']} "
+               f"gas {r['gas_used']}")
     for t in r["trades"]:
-        click.echo(f"  {t['seller']} -> {t['buyer']} {t['wh']} Wh @ {t['price']} = {t['money']}")
+        # money is rounded per order on chain: each trade's share of it, seller's and buyer's side
+        click.echo(f"  {t['seller']} -> {t['buyer']} {t['wh']} Wh @ {t['price']}: seller receives "
+                   f"{t.get('seller_received', t['money'])}, buyer pays {t.get('buyer_paid', t['money'])}")
 
 
 if __name__ == "__main__":

@@ -29,13 +29,13 @@ from web3.logs import DISCARD
 
 from gridcoop_sdk.artifacts import abi as artifact_abi
 from gridcoop_sdk.exceptions import GridcoopError, TransactionFailed
-from gridcoop_sdk.orders import SignedOrder, money_for
+from gridcoop_sdk.orders import SignedOrder, money_for, payment_for, split_money
 from gridcoop_sdk.units import WATT_PER_WH
 
 from . import db as D
 from .clearing import MODES, UNIFORM
 from .clock import Clock
-from .settlement import build_batch, culprits, simulate
+from .settlement import build_batch, culprits, rows_money, simulate
 from .txmanager import TxManager
 
 log = logging.getLogger("gridcoop.keeper")
@@ -66,6 +66,7 @@ class SettlementResult:
     gas_used: int | None = None
     dropped: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    rounding_dust: int = 0  # what the buyers paid beyond what the sellers received (kept by the market)
 
 
 class Keeper:
@@ -159,7 +160,8 @@ class Keeper:
             token, need, what = self.watt, o.amount_wh * WATT_PER_WH, "WATT"
         else:
             token = self.w3.eth.contract(address=o.payment_token, abi=self.watt.abi)
-            need, what = money_for(o.amount_wh, o.limit_price), "payment token"
+            # the most a buy order can pay: the ceiling of its whole value (the chain rounds per order)
+            need, what = payment_for(o.amount_wh, o.limit_price), "payment token"
         bal = token.functions.balanceOf(o.maker).call()
         if bal < need:
             raise OrderRejected("order.amount_wh", f"maker holds {bal} {what} base units, the order needs {need}")
@@ -269,13 +271,16 @@ class Keeper:
             events = self.market.events.Trade().process_receipt(rc, errors=DISCARD)
             s.execute(delete(D.TradeRow).where(D.TradeRow.interval_id == iid))
             fills: dict[str, int] = {}
-            money = 0
-            for t, ev in zip(batch.get("trades", []), events, strict=False):
+            pairs = list(zip(batch.get("trades", []), events, strict=False))
+            split = split_money((t[0], t[1], ev.args.wh, ev.args.pricePerKwh) for t, ev in pairs)
+            money = sum(split.paid.values())  # what the buyers paid: the chain's IntervalSettled.volume
+            for t, ev in pairs:
                 sell_h, buy_h, seller, buyer, wh, price, token = t
-                m = money_for(ev.args.wh, ev.args.pricePerKwh)
-                money += m
+                # TradeRow.money is the trade's value rounded down, for display; what each order
+                # moved is the floor/ceiling of its whole value (reports compute it from the rows)
                 s.add(D.TradeRow(interval_id=iid, seller=ev.args.seller, buyer=ev.args.buyer, sell_hash=sell_h,
-                                 buy_hash=buy_h, wh=ev.args.wh, price=str(ev.args.pricePerKwh), money=str(m),
+                                 buy_hash=buy_h, wh=ev.args.wh, price=str(ev.args.pricePerKwh),
+                                 money=str(money_for(ev.args.wh, ev.args.pricePerKwh)),
                                  payment_token=ev.args.paymentToken, tx_hash=txrow.tx_hash))
                 fills[sell_h] = fills.get(sell_h, 0) + ev.args.wh
                 fills[buy_h] = fills.get(buy_h, 0) + ev.args.wh
@@ -294,8 +299,9 @@ class Keeper:
             iv.error = None
             iv.updated_at = self.clock()
         r = self.result(iid)
-        log.info("interval %s settled: %d orders, price %s, %d Wh, %d trades, money %s, gas %s, tx %s",
-                 iid, r.orders, r.price, r.volume_wh, r.trades, r.money, r.gas_used, r.tx_hash)
+        log.info("interval %s settled: %d orders, price %s, %d Wh, %d trades, money %s (rounding dust %s), "
+                 "gas %s, tx %s", iid, r.orders, r.price, r.volume_wh, r.trades, r.money, r.rounding_dust,
+                 r.gas_used, r.tx_hash)
         return r
 
     def _set_interval(self, iid: int, **values) -> None:
@@ -326,8 +332,10 @@ class Keeper:
             dropped = {o.hash: o.reason or "" for o in s.scalars(
                 select(D.OrderRow).where(D.OrderRow.interval_id == iid, D.OrderRow.status == D.ORDER_DROPPED))}
             price = None if iv.price is None else int(iv.price)
+            trades = list(s.scalars(select(D.TradeRow).where(D.TradeRow.interval_id == iid).order_by(D.TradeRow.id)))
             return SettlementResult(iid, iv.state, price, iv.volume_wh, int(iv.money or 0), iv.n_trades,
-                                    iv.n_orders, iv.tx_hash, iv.gas_used, dropped, iv.error)
+                                    iv.n_orders, iv.tx_hash, iv.gas_used, dropped, iv.error,
+                                    rows_money(trades).dust if trades else 0)
 
     # ------------------------------------------------------------------ reorgs
     def check_reorgs(self, last: int = 64) -> list[int]:

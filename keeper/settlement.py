@@ -16,12 +16,12 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
 from gridcoop_sdk.exceptions import TransactionFailed
-from gridcoop_sdk.orders import SignedOrder, colour_bytes, pack_trade
+from gridcoop_sdk.orders import MoneySplit, SignedOrder, colour_bytes, pack_trade, split_money
 from gridcoop_sdk.tx import revert_from_exception
 from gridcoop_sdk.units import WATT_PER_WH
 
 from .clearing import UNIFORM, BookOrder, ClearingResult, Fill, clear
-from .db import OrderRow
+from .db import OrderRow, TradeRow
 
 ORDER_INDEX_ERRORS = {
     "MarketInvalidSignature", "MarketOrderExpired", "MarketWrongInterval", "MarketOrderIsCancelled",
@@ -43,6 +43,10 @@ class Batch:
     result: ClearingResult
     dropped: dict[str, str] = field(default_factory=dict)
 
+    def money(self) -> MoneySplit:
+        """What this batch moves in money, per order id and per trade, exactly as ``settle`` does."""
+        return split_money((t.sell_id, t.buy_id, t.wh, t.price) for t in self.trades)
+
     def call(self, market: Contract):
         return market.functions.settle(self.interval_id, [s.order.as_tuple() for s in self.signed],
                                        [s.signature for s in self.signed], self.packed)
@@ -55,6 +59,13 @@ class Batch:
             "trades": [[t.sell_id, t.buy_id, t.seller, t.buyer, t.wh, t.price, t.payment_token]
                        for t in self.trades],
         })
+
+
+def rows_money(rows: list[TradeRow]) -> MoneySplit:
+    """The money of stored trades (one interval's, or several intervals', in their stored order),
+    per order hash and per trade, to the base unit as the market moved it: each sell order
+    received ``floor(Σ wh × price / 1000)``, each buy order paid the ceiling."""
+    return split_money((r.sell_hash, r.buy_hash, int(r.wh), int(r.price)) for r in rows)
 
 
 def book_order(row: OrderRow) -> BookOrder:
@@ -121,12 +132,12 @@ def culprits(w3: Web3, market: Contract, watt: Contract, batch: Batch, err: Tran
 
 
 def short_makers(w3: Web3, market: Contract, watt: Contract, batch: Batch) -> dict[str, str]:
-    """Orders whose maker lacks the balance or allowance their fills need."""
+    """Orders whose maker lacks the balance or allowance their fills need (a buy order needs the
+    ceiling of its value, as the contract pulls it)."""
     need_wh: dict[str, int] = {}
-    need_money: dict[str, int] = {}
     for t in batch.trades:
         need_wh[t.sell_id] = need_wh.get(t.sell_id, 0) + t.wh
-        need_money[t.buy_id] = need_money.get(t.buy_id, 0) + t.money
+    need_money = batch.money().paid
     out: dict[str, str] = {}
     erc20_abi = watt.abi
     for h, s in zip(batch.hashes, batch.signed, strict=True):

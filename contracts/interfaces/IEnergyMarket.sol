@@ -9,12 +9,17 @@ pragma solidity ^0.8.24;
 ///      for EOAs, ERC-1271 for contract wallets), interval, expiry, limit price, counterparty and
 ///      colour preferences, remaining amount and fill-or-kill are all checked here.
 ///
-///      Money for a trade: `money = wh * price / 1000` rounded DOWN to the payment token's base
-///      unit (price is payment-token base units per kWh). The buyer pays exactly what the seller
-///      receives, so money balances. Rounding down never makes a buyer pay above its limit; for
-///      the seller, the order's signed limit is defined with the same rule (a sell order accepts
-///      `floor(wh * limitPrice / 1000)` for `wh`), and since `price >= limitPrice` the seller always
-///      receives at least that. No party pays a fee and no dust stays in the contract.
+///      Money is rounded once per order, never per trade (price is payment-token base units per
+///      kWh). An order's value is `V = Σ wh * price` over its trades in the batch (all copies of
+///      the same order id together); a seller receives `floor(V / 1000)`, a buyer pays
+///      `ceil(V / 1000)`. Since every trade's price is at or above the seller's limit, a sell order
+///      that sold `w` Wh receives at least `floor(w * limitPrice / 1000)` however the keeper splits
+///      it; a buy order that bought `w` Wh pays at most `ceil(w * limitPrice / 1000)`. (Rounded per
+///      trade, a keeper could split a sale into trades that each pay 0 with a token of few decimals
+///      — issue 16.) Buyers therefore pay at least what sellers receive; the difference, under one
+///      base unit per order, is the rounding dust: it stays in the market, is added to
+///      `roundingDust[token]` (`RoundingDustKept`) and only PARAMETER_ROLE (the DAO) can send it out
+///      with `sweepRoundingDust`. No party pays a fee.
 interface IEnergyMarket {
     /// @notice A maker's signed order (EIP-712 primary type `Order`, domain "gridcoop"/"1").
     /// @param maker Account that signs and whose tokens move.
@@ -43,6 +48,9 @@ interface IEnergyMarket {
     }
 
     /// @notice Emitted per trade: the energy transfer proof (seller, buyer, Wh, price, interval).
+    ///         It carries no money: money is rounded per order, not per trade (see the contract
+    ///         notice); an order's money is `floor`/`ceil` of `Σ wh * pricePerKwh / 1000` over its
+    ///         trades.
     event Trade(
         uint64 indexed intervalId,
         address indexed seller,
@@ -52,8 +60,14 @@ interface IEnergyMarket {
         address paymentToken,
         bytes32 tradeId
     );
-    /// @notice Emitted once per settled interval; `volume` is the sum of payment-token base units moved.
+    /// @notice Emitted once per settled interval; `volume` is the payment-token base units the
+    ///         buyers paid (the sellers received that less the batch's `RoundingDustKept`).
     event IntervalSettled(uint64 indexed intervalId, uint256 trades, uint256 energyWh, uint256 volume);
+    /// @notice Emitted when a batch leaves rounding dust of `token` in the market: what its buyers
+    ///         paid (each `ceil` of its order's value) beyond what its sellers received (each `floor`).
+    event RoundingDustKept(address indexed token, uint256 amount);
+    /// @notice Emitted when PARAMETER_ROLE sends the accumulated rounding dust of `token` to `to`.
+    event RoundingDustSwept(address indexed token, address indexed to, uint256 amount);
     /// @notice Emitted when a maker cancels an order on chain.
     event OrderCancelled(bytes32 indexed orderHash, address indexed maker);
     /// @notice Emitted when the payment-token allow-list changes.
@@ -63,7 +77,8 @@ interface IEnergyMarket {
     /// @notice Emitted when the maximum batch size changes.
     event MaxBatchSizeSet(uint256 maxBatchSize);
 
-    /// @notice Thrown when the constructor gets a zero admin or WATT address.
+    /// @notice Thrown when the constructor gets a zero admin or WATT address, a zero payment
+    ///         token is allow-listed or rounding dust is swept to the zero address.
     error MarketZeroAddress();
     /// @notice Thrown when a batch size limit of zero is set.
     error MarketInvalidBatchSize();
@@ -147,6 +162,13 @@ interface IEnergyMarket {
 
     /// @notice Set the most orders (and trades) a batch may have (PARAMETER_ROLE).
     function setMaxBatchSize(uint256 maxBatchSize) external;
+
+    /// @notice Send all rounding dust of `token` kept by the market to `to` (PARAMETER_ROLE, the
+    ///         DAO); returns the amount (0: nothing to send, nothing happens).
+    function sweepRoundingDust(address token, address to) external returns (uint256 amount);
+
+    /// @notice Rounding dust of `token` kept by the market and not yet swept (base units).
+    function roundingDust(address token) external view returns (uint256);
 
     /// @notice The EIP-712 digest of `order` (its id): what the maker signs.
     function orderHash(Order calldata order) external view returns (bytes32);

@@ -12,10 +12,13 @@ import {IEnergyMarket} from "../interfaces/IEnergyMarket.sol";
 
 /// @title EnergyMarket
 /// @notice Trustless batch settlement of signed WATT orders, one batch per 15-minute interval.
-/// @dev Flow of a batch: verify every order, apply every trade to in-memory fills, check each
-///      order's fills against its amount (sums per order id in transient storage), pull WATT from sellers and money from buyers into the market (one transfer per order),
-///      check the market received exactly that, pay out WATT to buyers and money to sellers (one
-///      transfer per order), and check the market's balances are back where they started.
+/// @dev Flow of a batch: verify every order, apply every trade to in-memory fills and values
+///      (`wh × price`, not yet divided), check each order's fills against its amount and round its
+///      money once (sums per order id in transient storage: a seller gets `floor(V / 1000)`, a buyer
+///      pays `ceil(V / 1000)`), pull WATT from sellers and money from buyers into the market (one
+///      transfer per order), check the market received exactly that, pay out WATT to buyers and
+///      money to sellers (one transfer per order), and check the market's balances are back where
+///      they started plus the rounding dust, which is recorded per token for the DAO to sweep.
 contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -59,6 +62,8 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
     mapping(uint64 intervalId => bool) public settledIntervals;
     /// @inheritdoc IEnergyMarket
     mapping(address token => bool) public paymentTokenAllowed;
+    /// @inheritdoc IEnergyMarket
+    mapping(address token => uint256) public roundingDust;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE and PARAMETER_ROLE (the DAO after hand-over).
     /// @param watt_ The WATT token.
@@ -100,6 +105,21 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         if (maxBatchSize_ == 0 || maxBatchSize_ > 65535) revert MarketInvalidBatchSize();
         maxBatchSize = maxBatchSize_;
         emit MaxBatchSizeSet(maxBatchSize_);
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function sweepRoundingDust(address token, address to)
+        external
+        nonReentrant
+        onlyRole(PARAMETER_ROLE)
+        returns (uint256 amount)
+    {
+        if (to == address(0)) revert MarketZeroAddress();
+        amount = roundingDust[token];
+        if (amount == 0) return 0;
+        roundingDust[token] = 0;
+        emit RoundingDustSwept(token, to, amount);
+        IERC20(token).safeTransfer(to, amount);
     }
 
     // ------------------------------------------------------------------ views
@@ -163,9 +183,9 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         settledIntervals[intervalId] = true;
         bytes32[] memory hashes = _verifyOrders(intervalId, orders, signatures);
         Totals memory tot = _applyTrades(intervalId, orders, hashes, trades);
-        _checkFills(intervalId, orders, hashes, tot.fillWh);
-        _moveTokens(orders, tot.fillWh, tot.money);
-        emit IntervalSettled(intervalId, trades.length, tot.energy, tot.volume);
+        _checkFills(intervalId, orders, hashes, tot.fillWh, tot.value);
+        uint256 volume = _moveTokens(orders, tot.fillWh, tot.value);
+        emit IntervalSettled(intervalId, trades.length, tot.energy, volume);
     }
 
     function _checkBatch(uint64 intervalId, uint256 n, uint256 nSigs, uint256 nTrades) internal view {
@@ -256,11 +276,12 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         return SignatureChecker.isValidERC1271SignatureNow(maker, digest, sig);
     }
 
+    /// @dev Per order index: Wh filled and value `Σ wh × price` (payment-token base units × 1000;
+    ///      `_checkFills` turns the value into the order's money). `energy` = Σ wh of all trades.
     struct Totals {
         uint256[] fillWh;
-        uint256[] money;
+        uint256[] value;
         uint256 energy;
-        uint256 volume;
     }
 
     function _applyTrades(
@@ -270,7 +291,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         uint256[] calldata trades
     ) internal returns (Totals memory tot) {
         tot.fillWh = new uint256[](orders.length);
-        tot.money = new uint256[](orders.length);
+        tot.value = new uint256[](orders.length);
         for (uint256 t; t < trades.length; ++t) {
             (uint256 si, uint256 bi, uint256 wh, uint256 price) = _checkTrade(orders, t, trades[t]);
             _book(tot, si, bi, wh, price);
@@ -278,17 +299,19 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         }
     }
 
+    /// @dev Money is not divided per trade: a trade adds its exact value `wh × price` to both
+    ///      orders, and `_checkFills` rounds each order's sum once. (Rounding per trade let a keeper
+    ///      split a sale into trades that each round to zero — issue 16.)
     function _book(Totals memory tot, uint256 si, uint256 bi, uint256 wh, uint256 price) internal pure {
-        // wh < 2^96 and price < 2^128, so the product fits in 224 bits.
-        uint256 m = (wh * price) / 1000;
         unchecked {
-            // Each sum has at most maxBatchSize (< 2^16) terms below 2^224: no overflow.
+            // wh < 2^96 and price < 2^128, so the product fits in 224 bits; each sum has at most
+            // maxBatchSize (< 2^16) terms below 2^224: no overflow.
+            uint256 v = wh * price;
             tot.fillWh[si] += wh;
             tot.fillWh[bi] += wh;
-            tot.money[si] += m;
-            tot.money[bi] += m;
+            tot.value[si] += v;
+            tot.value[bi] += v;
             tot.energy += wh;
-            tot.volume += m;
         }
     }
 
@@ -353,15 +376,26 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         if (colour != 0 && colour != _word(s, _COLOUR)) revert MarketColourMismatch(t);
     }
 
-    /// @dev Every order's fill against what it signed. An order names its interval and an interval
-    ///      settles once, so one batch is the whole life of an order: "what remains" is its amount
-    ///      less what earlier copies of the same id in this batch took. Those running sums are kept
-    ///      in transient storage keyed by the order id (EIP-1153), so no permanent slot per order is
-    ///      written. (Left-over transient sums could only matter to a later settle of the same
-    ///      interval in the same transaction, which `settledIntervals` refuses.)
-    function _checkFills(uint64 intervalId, Order[] calldata orders, bytes32[] memory hashes, uint256[] memory fillWh)
-        internal
-    {
+    /// @dev Every order's fill against what it signed, and its money. An order names its interval
+    ///      and an interval settles once, so one batch is the whole life of an order: "what remains"
+    ///      is its amount less what earlier copies of the same id in this batch took. Those running
+    ///      sums are kept in transient storage keyed by the order id (EIP-1153), so no permanent slot
+    ///      per order is written. (Left-over transient sums could only matter to a later settle of
+    ///      the same interval in the same transaction, which `settledIntervals` refuses.)
+    ///
+    ///      Money is rounded per order id: `value[i]` (Σ wh × price of copy i's trades) becomes what
+    ///      copy i moves, `floor(W / 1000) - floor(P / 1000)` for a seller and
+    ///      `ceil(W / 1000) - ceil(P / 1000)` for a buyer, where P is the running value of the
+    ///      earlier copies of the same id (transient slot `~id`) and W = P + value[i]. Over all copies
+    ///      this adds up to exactly `floor(V / 1000)` / `ceil(V / 1000)` of the order's whole value V,
+    ///      so splitting an order into trades or copies never changes what it receives or pays.
+    function _checkFills(
+        uint64 intervalId,
+        Order[] calldata orders,
+        bytes32[] memory hashes,
+        uint256[] memory fillWh,
+        uint256[] memory value
+    ) internal {
         uint256 filter = _cancelFilter[intervalId];
         for (uint256 i; i < orders.length; ++i) {
             uint256 f = fillWh[i];
@@ -382,6 +416,27 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
             assembly ("memory-safe") {
                 tstore(h, add(already, f)) // <= amountWh (checked above)
             }
+            // The value of earlier copies: only an order id seen with a fill before has one. Its
+            // slot is the complement of the id (no other id of this batch is, short of inverting
+            // keccak256).
+            uint256 prev;
+            if (already != 0) {
+                assembly ("memory-safe") {
+                    prev := tload(not(h))
+                }
+            }
+            bool sell = _word(o, _SIDE) == SELL;
+            assembly ("memory-safe") {
+                // value[i] (i < orders.length == value.length). prev + value[i] <= Σ of at most 2^16
+                // trade values below 2^224: no overflow; a running floor or ceiling never
+                // decreases, so the differences are not negative.
+                let slot := add(add(value, 0x20), shl(5, i))
+                let total := add(prev, mload(slot))
+                tstore(not(h), total)
+                switch sell
+                case 1 { mstore(slot, sub(div(total, 1000), div(prev, 1000))) }
+                default { mstore(slot, sub(div(add(total, 999), 1000), div(add(prev, 999), 1000))) }
+            }
         }
     }
 
@@ -392,16 +447,62 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         return (1 << (x & 0xff)) | (1 << ((x >> 8) & 0xff)) | (1 << ((x >> 16) & 0xff));
     }
 
-    function _moveTokens(Order[] calldata orders, uint256[] memory fillWh, uint256[] memory money) internal {
+    /// @dev The tokens a batch moves (WATT first, then each payment token in order of first use),
+    ///      the market's balance of each before the batch, and what the batch has moved into the
+    ///      market so far (pulled in less paid out) per token.
+    struct Flows {
+        address[] tokens;
+        uint256[] before;
+        uint256[] net;
+        uint256 count;
+    }
+
+    /// @dev Pulls, checks, pays out; `money[i]` is what order i pays (buy) or receives (sell). What
+    ///      the buyers paid beyond what the sellers received (the rounding dust of `_checkFills`)
+    ///      stays here, is added to `roundingDust` and the balances are checked against it.
+    ///      Returns the batch's volume: the money buyers paid.
+    function _moveTokens(Order[] calldata orders, uint256[] memory fillWh, uint256[] memory money)
+        internal
+        returns (uint256 volume)
+    {
+        (Flows memory fl, uint256 pulled) = _pullIn(orders, fillWh, money);
+        volume = pulled;
+        for (uint256 k; k < fl.count; ++k) {
+            uint256 bal = IERC20(fl.tokens[k]).balanceOf(address(this));
+            uint256 expected = fl.before[k] + fl.net[k];
+            if (bal != expected) revert MarketImbalancedBatch(fl.tokens[k], expected, bal);
+        }
+        _payOut(orders, fillWh, money, fl);
+        // For a payment token, net[k] is now its dust; WATT (k = 0) keeps none: every Wh sold is
+        // bought. The balance must be exactly the dust above where it started.
+        for (uint256 k; k < fl.count; ++k) {
+            address token = fl.tokens[k];
+            uint256 bal = IERC20(token).balanceOf(address(this));
+            uint256 dust = k == 0 ? 0 : fl.net[k];
+            uint256 expected = fl.before[k] + dust;
+            if (bal != expected) revert MarketImbalancedBatch(token, expected, bal);
+            if (dust != 0) {
+                roundingDust[token] += dust;
+                emit RoundingDustKept(token, dust);
+            }
+        }
+    }
+
+    /// @dev One pull per order with a fill: WATT from sellers, money from buyers.
+    function _pullIn(Order[] calldata orders, uint256[] memory fillWh, uint256[] memory money)
+        internal
+        returns (Flows memory fl, uint256 volume)
+    {
         uint256 n = orders.length;
         IERC20 w = watt;
-        // Distinct tokens (WATT first) and their expected inflows.
         address[] memory tokens = new address[](n + 1);
-        uint256[] memory before = new uint256[](n + 1);
-        uint256[] memory inflow = new uint256[](n + 1);
-        uint256 nt = 1;
+        uint256[] memory net = new uint256[](n + 1);
+        fl.tokens = tokens;
+        fl.net = net;
+        fl.before = new uint256[](n + 1);
         tokens[0] = address(w);
-        before[0] = w.balanceOf(address(this));
+        fl.before[0] = w.balanceOf(address(this));
+        uint256 nt = 1;
         for (uint256 i; i < n; ++i) {
             uint256 f = fillWh[i];
             if (f == 0) continue;
@@ -410,38 +511,51 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
             if (_word(o, _SIDE) == SELL) {
                 // slither-disable-next-line arbitrary-send-erc20 -- maker signed this order (EIP-712/ERC-1271, _verifyOrders)
                 w.safeTransferFrom(maker, address(this), f * WATT_PER_WH);
-                inflow[0] += f * WATT_PER_WH;
+                net[0] += f * WATT_PER_WH;
             } else {
                 address token = address(uint160(_word(o, _TOKEN)));
                 uint256 k = _tokenSlot(tokens, nt, token);
                 if (k == nt) {
                     tokens[nt] = token;
-                    before[nt] = IERC20(token).balanceOf(address(this));
+                    fl.before[nt] = IERC20(token).balanceOf(address(this));
                     ++nt;
                 }
+                uint256 m = money[i];
                 // slither-disable-next-line arbitrary-send-erc20 -- maker signed this order (EIP-712/ERC-1271, _verifyOrders)
-                IERC20(token).safeTransferFrom(maker, address(this), money[i]);
-                inflow[k] += money[i];
+                IERC20(token).safeTransferFrom(maker, address(this), m);
+                net[k] += m;
+                volume += m;
             }
         }
-        for (uint256 k; k < nt; ++k) {
-            uint256 bal = IERC20(tokens[k]).balanceOf(address(this));
-            if (bal != before[k] + inflow[k]) revert MarketImbalancedBatch(tokens[k], before[k] + inflow[k], bal);
-        }
+        fl.count = nt;
+    }
+
+    /// @dev One payout per order with a fill: WATT to buyers, money to sellers.
+    function _payOut(Order[] calldata orders, uint256[] memory fillWh, uint256[] memory money, Flows memory fl)
+        internal
+    {
+        uint256 n = orders.length;
+        IERC20 w = watt;
+        uint256[] memory net = fl.net;
+        address[] memory tokens = fl.tokens;
+        uint256 nt = fl.count;
         for (uint256 i; i < n; ++i) {
             uint256 f = fillWh[i];
             if (f == 0) continue;
             Order calldata o = orders[i];
             address maker = address(uint160(_word(o, _MAKER)));
             if (_word(o, _SIDE) == SELL) {
-                IERC20(address(uint160(_word(o, _TOKEN)))).safeTransfer(maker, money[i]);
+                address token = address(uint160(_word(o, _TOKEN)));
+                uint256 m = money[i];
+                IERC20(token).safeTransfer(maker, m);
+                // A sell order with a fill traded with a buy order in the same token, so the token
+                // has a slot (slot 1 when the batch has one payment token); per token, the sellers'
+                // floors never exceed the buyers' ceilings of the same total value, so this does not
+                // underflow.
+                net[nt == 2 ? 1 : _tokenSlot(tokens, nt, token)] -= m;
             } else {
                 w.safeTransfer(maker, f * WATT_PER_WH);
             }
-        }
-        for (uint256 k; k < nt; ++k) {
-            uint256 bal = IERC20(tokens[k]).balanceOf(address(this));
-            if (bal != before[k]) revert MarketImbalancedBatch(tokens[k], before[k], bal);
         }
     }
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keeper.clearing import PAY_AS_BID, BookOrder, ClearingError, clear, clear_arrays
+from keeper.clearing import PAY_AS_BID, BookOrder, ClearingError, ClearingResult, Fill, clear, clear_arrays
 
 A, B, C, D = "0xA", "0xB", "0xC", "0xD"
 
@@ -114,13 +114,25 @@ def test_properties_limits_volume_conservation(rows, mode):
     fills = r.fills()
     for oid, f in fills.items():
         assert f <= by_id[oid].amount_wh
-    # energy conserved: sold == bought; money conserved: paid == received
+    # energy conserved: sold == bought
     sold = sum(f for oid, f in fills.items() if by_id[oid].side == "sell")
     bought = sum(f for oid, f in fills.items() if by_id[oid].side == "buy")
     assert sold == bought == r.volume_wh
-    paid = sum(t.money for t in r.trades)
-    received = sum(t.wh * t.price // 1000 for t in r.trades)
-    assert paid == received
+    # money rounded per order as on chain: paid == received + dust, under one unit per order; no
+    # seller below floor(fill × limit / 1000), no buyer above ceil(fill × limit / 1000)
+    split = r.split()
+    assert set(split.received) | set(split.paid) == set(fills)
+    value = {oid: 0 for oid in fills}
+    for t in r.trades:
+        value[t.sell_id] += t.wh * t.price
+        value[t.buy_id] += t.wh * t.price
+    for oid, got in split.received.items():
+        assert got == value[oid] // 1000 >= fills[oid] * by_id[oid].limit_price // 1000
+    for oid, paid in split.paid.items():
+        assert paid == -(-value[oid] // 1000) <= -(-fills[oid] * by_id[oid].limit_price // 1000)
+    assert sum(split.paid.values()) == sum(split.received.values()) + split.dust == r.money
+    assert 0 <= split.dust < max(1, len(fills))
+    assert sum(split.trade_paid) == r.money and sum(split.trade_received) == sum(split.received.values())
     assert r.volume_wh == _max_volume(book)  # traded volume is maximal
 
 
@@ -150,6 +162,36 @@ def test_array_kernel_matches_object_api():
 def test_prices_beyond_int64_clear_exactly():
     e18 = 10**18
     r = clear([o("s", A, "sell", 1000, 25 * e18), o("b", B, "buy", 1000, 30 * e18 + 1)])
-    assert r.price == (25 * e18 + 30 * e18 + 1) // 2 and r.trades[0].money == r.price  # 1 kWh
+    assert r.price == (25 * e18 + 30 * e18 + 1) // 2 and r.trades[0].money == r.price == r.money  # 1 kWh
     r = clear([o("s", A, "sell", 10, 2**200), o("b", B, "buy", 10, 2**200)], PAY_AS_BID)
     assert r.trades[0].price == 2**200
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(1, 40), st.integers(1, 60)),
+                min_size=1, max_size=40))
+def test_split_money_per_order_whatever_the_split(rows):
+    """However trades are split (any pieces, any order, repeated pairs), an order's money is the
+    floor (sell) / ceiling (buy) of its whole value, and the per-trade shares add up to it exactly."""
+    from gridcoop_sdk.orders import split_money
+
+    trades = [(f"s{s}", f"b{b}", wh, p) for s, b, wh, p in rows]
+    split = split_money(trades)
+    for oid in {t[0] for t in trades}:
+        v = sum(wh * p for s, _, wh, p in trades if s == oid)
+        assert split.received[oid] == v // 1000
+        assert sum(g for (s, *_), g in zip(trades, split.trade_received, strict=True) if s == oid) == v // 1000
+    for oid in {t[1] for t in trades}:
+        v = sum(wh * p for _, b, wh, p in trades if b == oid)
+        assert split.paid[oid] == -(-v // 1000)
+        assert sum(g for (_, b, *_), g in zip(trades, split.trade_paid, strict=True) if b == oid) == -(-v // 1000)
+    assert 0 <= split.dust < len({t[0] for t in trades}) + len({t[1] for t in trades})
+
+
+def test_split_attack_pays_the_seller_per_order():
+    """Issue 16: 1,000 Wh at 30/kWh as 31 trades of <= 33 Wh pays each trade 0 when rounded per
+    trade; per order the seller receives 30 and the buyer pays 30."""
+    r_trades = [Fill("s", "b", A, B, wh, 30, "0xT") for wh in [33] * 30 + [10]]
+    r = ClearingResult(trades=r_trades)
+    assert all(t.money == 0 for t in r.trades)
+    assert r.split().received == {"s": 30} and r.split().paid == {"b": 30} and r.money == 30

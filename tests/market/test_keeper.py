@@ -11,7 +11,7 @@ from gridcoop_sdk.units import WATT_PER_WH
 from keeper.api import create_app, serve_in_thread
 from keeper.client import KeeperClient, KeeperClientError
 from keeper.clock import chain_clock
-from keeper.service import Keeper
+from keeper.service import Keeper, OrderRejected
 from keeper.txmanager import TxManager
 
 
@@ -75,12 +75,22 @@ def test_orders_over_http_settle_and_balances_match_the_clearing(env, keeper, ap
     for t in info["trades"]:
         delta[t["seller"]][0] -= t["wh"] * WATT_PER_WH
         delta[t["buyer"]][0] += t["wh"] * WATT_PER_WH
-        delta[t["seller"]][1] += int(t["money"])
-        delta[t["buyer"]][1] -= int(t["money"])
-        assert int(t["money"]) == money_for(t["wh"], t["price"])
+        delta[t["seller"]][1] += int(t["seller_received"])
+        delta[t["buyer"]][1] -= int(t["buyer_paid"])
+        assert int(t["money"]) == money_for(t["wh"], t["price"])  # the trade's value rounded down, display
     for a in after:
         assert after[a][0] - before[a][0] == delta[a][0]
         assert after[a][1] - before[a][1] == delta[a][1]
+    # the chain rounds per order: s0 sold 1000 Wh in two trades (900 + 100 at 27: 24.3 + 2.7), one
+    # floor of 27,000 / 1000 = 27, not 24 + 2
+    assert after[env.sellers[0].address][1] - before[env.sellers[0].address][1] == 27
+    assert sum(money_for(t["wh"], t["price"]) for t in info["trades"]
+               if t["seller"] == env.sellers[0].address) == 26
+    paid = sum(int(t["buyer_paid"]) for t in info["trades"])
+    received = sum(int(t["seller_received"]) for t in info["trades"])
+    dust = env.market.functions.roundingDust(env.token.address).call()
+    assert int(info["money"]) == res.money == paid and paid == received + dust
+    assert int(info["rounding_dust"]) == res.rounding_dust == dust
     statuses = {o["maker"]: o["status"] for o in api.orders(interval=iid)}
     assert statuses[env.buyers[2].address] == "unfilled"
     assert statuses[env.sellers[0].address] == "filled"
@@ -204,21 +214,54 @@ def test_signed_order_json_round_trip(env):
 
 
 def test_market_reports_after_settlement(env, keeper, tmp_path):
-    from keeper.reports.market import intervals_frame, participants_frame, write_csv
+    """The reports give each participant's money exactly as the chain moved it (per-order rounding),
+    as Python ints, and each interval's rounding dust."""
+    from keeper.reports.market import intervals_frame, participants_frame, trades_frame, write_csv
 
     iid = env.current_interval() + 2
     for signed in _book(env, iid):
         keeper.accept_order(signed)
     advance_to(env.w3, iid * 900)
+    before = _balances(env)
     res = keeper.settle_interval(iid)
+    after = _balances(env)
     iv = intervals_frame(keeper.db)
     row = iv[iv.interval_id == iid].iloc[0]
     assert row.price == res.price and row.volume_wh == 1600 and row.state == "settled"
+    dust = env.market.functions.roundingDust(env.token.address).call()
+    assert dust > 0 and row.rounding_dust == dust == res.rounding_dust and row.money == res.money
     people = participants_frame(keeper.db)
     assert people.sold_wh.sum() == people.bought_wh.sum() == 1600
-    assert people.paid.sum() == people.received.sum() == res.money
-    assert people.net_wh.sum() == 0 and people.net_money.sum() == 0
+    for p in people.itertuples():
+        assert type(p.received) is int and type(p.paid) is int
+        assert p.received - p.paid == after[p.address][1] - before[p.address][1]
+    assert sum(people.paid) == sum(people.received) + dust and sum(people.paid) == res.money
+    assert sum(people.net_wh) == 0 and sum(people.net_money) == -dust
+    trades = trades_frame(keeper.db)
+    assert sum(trades.buyer_paid) - sum(trades.seller_received) == dust
     assert len(write_csv(keeper.db, tmp_path / "reports")) == 3
+
+
+def test_intake_and_pre_check_ask_a_buyer_for_the_ceiling_of_its_order_value(env, keeper):
+    """The chain pulls ceil(value / 1000) from a buy order: a buyer holding only the floor is refused
+    at intake, naming what it needs."""
+    iid = env.current_interval() + 2
+    buyer = env.admin  # holds no payment token yet
+    send(env.w3, env.admin, env.token.functions.mint(buyer.address, 999 * 27 // 1000))  # 26 of 26.973
+    send(env.w3, buyer, env.token.functions.approve(env.market.address, 2**256 - 1))
+    with pytest.raises(OrderRejected) as err:
+        keeper.accept_order(env.sign(env.order(buyer, "buy", 999, 27, iid=iid), buyer))
+    assert err.value.field == "order.amount_wh" and "needs 27" in err.value.reason
+    send(env.w3, env.admin, env.token.functions.mint(buyer.address, 1))
+    assert keeper.accept_order(env.sign(env.order(buyer, "buy", 999, 27, iid=iid), buyer)).status == "open"
+    # Before sending, the keeper's pre-check names a buyer short of the ceiling: at the clearing
+    # price 23 the batch pulls ceil(999 * 23 / 1000) = 23 from it; it keeps only the floor, 22.
+    keeper.accept_order(env.sign(env.order(env.sellers[0], "sell", 999, 20, iid=iid), env.sellers[0]))
+    send(env.w3, buyer, env.token.functions.transfer(env.buyers[0].address, 27 - 22))
+    advance_to(env.w3, iid * 900)
+    res = keeper.settle_interval(iid)
+    assert res.state == "empty" and len(res.dropped) == 1
+    assert "holds 22 payment token base units, needs 23" in next(iter(res.dropped.values()))
 
 
 def test_eighteen_decimal_prices_settle_exactly(env, keeper):

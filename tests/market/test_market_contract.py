@@ -11,7 +11,15 @@ from gridcoop_sdk import TransactionFailed, wh_to_watt
 from gridcoop_sdk.artifacts import decode_error
 from gridcoop_sdk.contracts import deploy
 from gridcoop_sdk.eip712 import encode_type
-from gridcoop_sdk.orders import SignedOrder, cancel_order, money_for, order_hash, pack_trade, sign_order
+from gridcoop_sdk.orders import (
+    SignedOrder,
+    cancel_order,
+    money_for,
+    order_hash,
+    pack_trade,
+    payment_for,
+    sign_order,
+)
 from gridcoop_sdk.tx import send
 
 from .conftest import MAX, MONEY
@@ -57,24 +65,26 @@ def test_good_batch_moves_exact_balances_and_emits_trades(env):
     trades = [pack_trade(0, 2, 1000, price), pack_trade(1, 2, 200, price), pack_trade(1, 3, 333, price)]
     before = {a.address: (bal(env.watt, a), bal(env.token, a)) for a in (s0, s1, b0, b1)}
     receipt = settle(env, iid, orders, trades)
-    m = money_for
     assert bal(env.watt, s0) == before[s0.address][0] - wh_to_watt(1000)
     assert bal(env.watt, s1) == before[s1.address][0] - wh_to_watt(533)
     assert bal(env.watt, b0) == before[b0.address][0] + wh_to_watt(1200)
     assert bal(env.watt, b1) == before[b1.address][0] + wh_to_watt(333)
-    assert bal(env.token, s0) == before[s0.address][1] + m(1000, price)
-    assert bal(env.token, s1) == before[s1.address][1] + m(200, price) + m(333, price)
-    assert bal(env.token, b0) == before[b0.address][1] - m(1000, price) - m(200, price)
-    assert bal(env.token, b1) == before[b1.address][1] - m(333, price)  # 333*27/1000 = 8.991 -> 8
-    assert m(333, price) == 8
-    assert bal(env.watt, env.market.address) == 0 and bal(env.token, env.market.address) == 0
+    # money rounded once per order: sellers floor(Σ wh × price / 1000), buyers the ceiling
+    assert bal(env.token, s0) == before[s0.address][1] + money_for(1000, price)  # 27
+    assert bal(env.token, s1) == before[s1.address][1] + money_for(533, price)  # 14.391 -> 14
+    assert bal(env.token, b0) == before[b0.address][1] - payment_for(1200, price)  # 32.4 -> 33
+    assert bal(env.token, b1) == before[b1.address][1] - payment_for(333, price)  # 8.991 -> 9
+    assert (money_for(533, price), payment_for(1200, price), payment_for(333, price)) == (14, 33, 9)
+    # buyers paid 42, sellers received 41: the unit of rounding dust stays in the market, recorded
+    assert bal(env.watt, env.market.address) == 0 and bal(env.token, env.market.address) == 1
+    assert env.market.functions.roundingDust(env.token.address).call() == 1
     events = env.market.events.Trade().process_receipt(receipt, errors=DISCARD)
     assert [(e.args.seller, e.args.buyer, e.args.wh, e.args.pricePerKwh) for e in events] == [
         (s0.address, b0.address, 1000, price), (s1.address, b0.address, 200, price),
         (s1.address, b1.address, 333, price)]
     assert len({e.args.tradeId for e in events}) == 3
     settled = env.market.events.IntervalSettled().process_receipt(receipt, errors=DISCARD)[0].args
-    assert (settled.trades, settled.energyWh, settled.volume) == (3, 1533, m(1000, 27) + m(200, 27) + m(333, 27))
+    assert (settled.trades, settled.energyWh, settled.volume) == (3, 1533, 33 + 9)  # what the buyers paid
     assert env.market.functions.settledIntervals(iid).call() is True
 
 
