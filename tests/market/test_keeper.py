@@ -213,11 +213,11 @@ def test_market_reports_after_settlement(env, keeper, tmp_path):
     res = keeper.settle_interval(iid)
     iv = intervals_frame(keeper.db)
     row = iv[iv.interval_id == iid].iloc[0]
-    assert row.price == res.price and row.volume_wh == 1600 and row.state == "settled"
+    assert row.price_base_units == res.price and row.volume_wh == 1600 and row.state == "settled"
     people = participants_frame(keeper.db)
     assert people.sold_wh.sum() == people.bought_wh.sum() == 1600
-    assert people.paid.sum() == people.received.sum() == res.money
-    assert people.net_wh.sum() == 0 and people.net_money.sum() == 0
+    assert sum(people.paid_base_units) == sum(people.received_base_units) == res.money
+    assert people.net_wh.sum() == 0 and sum(people.net_money_base_units) == 0
     assert len(write_csv(keeper.db, tmp_path / "reports")) == 3
 
 
