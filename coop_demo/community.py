@@ -58,7 +58,7 @@ MAX_UINT = 2**256 - 1
 class IntervalRecord:
     interval: int
     time: str
-    price: float = 0.0
+    price_base_units: int | None = None  # clearing price, currency base units per kWh (None: no trade)
     volume_wh: int = 0
     trades: int = 0
     orders: int = 0
@@ -66,7 +66,7 @@ class IntervalRecord:
     gas_used: int = 0
     tx: str = ""
     battery_soc_wh: int = 0
-    fees_tsl: float = 0.0
+    fees_base_units: int = 0  # TSL fees paid in this step, exact (BatteryStorage.totalFeesPaid before/after)
     deposits_wh: int = 0
     withdrawals_wh: int = 0
     refused_orders: int = 0
@@ -227,6 +227,14 @@ class CommunityRun:
             return
         storage = r["BatteryStorage"]
         battery_id = next(iter(r.battery_ids.values()))
+        # every fee this step, whether paid explicitly or by a withdrawal, exact in base units
+        fees_before = storage.functions.totalFeesPaid().call()
+        try:
+            self._battery_moves(intents, rec, storage, battery_id)
+        finally:
+            rec.fees_base_units += storage.functions.totalFeesPaid().call() - fees_before
+
+    def _battery_moves(self, intents: list[tuple[str, Intent]], rec: IntervalRecord, storage, battery_id: int) -> None:
         for name, intent in intents:
             acct = self.households[name]
             try:
@@ -242,7 +250,7 @@ class CommunityRun:
                 if self.clock.local_hour(self.clock.now()) % 1 >= 0.5 and \
                         self.clock.local_hour(self.clock.now()) % 1 < 0.75 and \
                         storage_sdk.owed(storage, battery_id, acct.address):
-                    rec.fees_tsl += storage_sdk.pay_fees(self.w3, acct, storage, battery_id) / 1e18
+                    storage_sdk.pay_fees(self.w3, acct, storage, battery_id)
             except Exception as exc:  # noqa: BLE001 - the chain refused: report and go on
                 self.events.append(f"{rec.time} battery move of {name} refused: {exc}")
 
@@ -271,9 +279,8 @@ class CommunityRun:
         rec.time = self.clock.label(start + INTERVAL_SECONDS)
         if result.error:
             self.events.append(f"{rec.time} interval {iid + 1}: {result.state}: {result.error}")
-        # no trade, no price (NaN leaves a gap in the plot instead of a fake zero)
-        rec.price = (float(result.price) / 10**self.cfg.local_currency.decimals
-                     if result.price and result.trades else float("nan"))
+        # no trade, no price (the report leaves a gap in the plot instead of a fake zero)
+        rec.price_base_units = int(result.price) if result.price and result.trades else None
         rec.volume_wh = int(result.volume_wh)
         rec.trades = int(result.trades)
         rec.orders = int(result.orders)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -28,9 +29,11 @@ from gridcoop_sdk.chain import Anvil, connect
 from gridcoop_sdk.exceptions import GridcoopError
 from gridcoop_sdk.paths import project_root
 from gridcoop_sdk.region_config import RegionConfig, load_region
-from gridcoop_sdk.units import INTERVAL_SECONDS, watt_to_wh
+from gridcoop_sdk.units import INTERVAL_SECONDS, watt_to_kwh
 from keeper.reports import battery as battery_report
 from keeper.reports import carbon
+from keeper.reports import market as market_report
+from keeper.reports.amounts import fmt, to_display, total
 
 from .accounts import accounts_needed, household_accounts, load_accounts, operators
 from .clock import DEFAULT_DAY, SimClock, day_start
@@ -55,8 +58,30 @@ class DemoOptions:
     dao_vote_via_scripts: bool = True
 
 
+TSL_DECIMALS = 18
+
+
 def _interval_table(run: CommunityRun) -> pd.DataFrame:
-    return pd.DataFrame([asdict(r) for r in run.records])
+    """One row per interval; token amounts as exact ints (``…_base_units``, object columns) with an
+    exact Decimal display column beside each (``price_per_kwh`` in the currency, ``fees_tsl``)."""
+    df = pd.DataFrame([asdict(r) for r in run.records])
+    if df.empty:
+        return df
+    dec = run.cfg.local_currency.decimals
+    prices = [r.price_base_units for r in run.records]
+    fees = [r.fees_base_units for r in run.records]
+    df["price_base_units"] = pd.Series(prices, index=df.index, dtype=object)
+    df.insert(df.columns.get_loc("price_base_units") + 1, "price_per_kwh", pd.Series(
+        [None if p is None else to_display(p, dec) for p in prices], index=df.index, dtype=object))
+    df["fees_base_units"] = pd.Series(fees, index=df.index, dtype=object)
+    df.insert(df.columns.get_loc("fees_base_units") + 1, "fees_tsl", pd.Series(
+        [to_display(f, TSL_DECIMALS) for f in fees], index=df.index, dtype=object))
+    return df
+
+
+def _rate(units: int) -> str:
+    """A TSL amount (fee rate) for a message, exact."""
+    return fmt(to_display(units, TSL_DECIMALS))
 
 
 class Demo:
@@ -159,7 +184,8 @@ class Demo:
         for k in range(intervals):
             rec = run.step(k, on_midday=midday_hook if midday else None)
             self.console.print(
-                f"  {rec.time:>5}  {rec.price if rec.trades else 0:8.2f}  {rec.volume_wh / 1000:7.2f}  {rec.trades:6d}  "
+                f"  {rec.time:>5}  {float(to_display(rec.price_base_units or 0, cfg.local_currency.decimals)):8.2f}  "
+                f"{rec.volume_wh / 1000:7.2f}  {rec.trades:6d}  "
                 f"{rec.readings:8d}  {rec.battery_soc_wh / 1000:11.2f}  {rec.gas_used:>14,}  {rec.tx[:12] or '-'}")
         if retire:
             self._retire(run)
@@ -186,7 +212,7 @@ class Demo:
                 dao_sdk.vote(run.w3, f, r.dao, pid, "for")
         st = dao_sdk.status(run.w3, r.dao, pid)
         self._pending = (pid, old, int(st["vote_end"]))
-        msg = (f"{rec.time} DAO proposal #{pid}: battery fee {old / 1e18:g} → {new / 1e18:g} TSL/kWh/slot; "
+        msg = (f"{rec.time} DAO proposal #{pid}: battery fee {_rate(old)} → {_rate(new)} TSL/kWh/slot; "
                f"{st['for']} of {st['total_weight']} votes for, voting ends {run.clock.label(st['vote_end'])}")
         run.events.append(msg)
         self.say(f"[magenta]{msg}[/magenta]")
@@ -206,8 +232,8 @@ class Demo:
         bid = next(iter(r.battery_ids.values()))
         slot = storage.functions.currentSlot().call()
         now, nxt = storage.functions.feeRateAt(bid, slot).call(), storage.functions.feeRateAt(bid, slot + 1).call()
-        msg = (f"{rec.time} DAO proposal #{pid} executed by the treasury: battery fee {now / 1e18:g} this slot, "
-               f"{nxt / 1e18:g} TSL/kWh/slot from the next (was {old / 1e18:g})")
+        msg = (f"{rec.time} DAO proposal #{pid} executed by the treasury: battery fee {_rate(now)} this slot, "
+               f"{_rate(nxt)} TSL/kWh/slot from the next (was {_rate(old)})")
         run.events.append(msg)
         self.say(f"[magenta]{msg}[/magenta]")
 
@@ -279,65 +305,91 @@ class Demo:
         balances = []
         crev = r.crev
         dec = cfg.local_currency.decimals
+        sym = cfg.local_currency.symbol
         bid = next(iter(r.battery_ids.values()), None)
         for name, acct in run.households.items():
             a = acct.address
+            watt = r["WattToken"].functions.balanceOf(a).call()
+            money = r["LocalCurrency"].functions.balanceOf(a).call()
+            tsl = r["TeslaToken"].functions.balanceOf(a).call()
+            crev_units = crev.token.functions.balanceOf(a).call()
+            # each token: exact base units (a Python int) and the same amount as an exact Decimal
             balances.append({
                 "household": name, "kind": kinds[name],
-                "WATT_kWh": watt_to_wh(r["WattToken"].functions.balanceOf(a).call()) / 1000,
-                f"{cfg.local_currency.symbol}": r["LocalCurrency"].functions.balanceOf(a).call() / 10**dec,
-                "TSL": r["TeslaToken"].functions.balanceOf(a).call() / 1e18,
+                "WATT_base_units": watt, "WATT_kWh": watt_to_kwh(watt),
+                f"{sym}_base_units": money, sym: to_display(money, dec),
+                "TSL_base_units": tsl, "TSL": to_display(tsl, TSL_DECIMALS),
                 "stored_kWh": (storage_sdk.stored(r["BatteryStorage"], bid, a) / 1000) if bid is not None else 0,
                 "energy_debt_kWh": r["MeterRegistry"].functions.energyDebtWh(a).call() / 1000,
-                "C-REV_t": crev.token.functions.balanceOf(a).call() / 1e18,
+                "C-REV_base_units": crev_units, "C-REV_t": to_display(crev_units, 18),
             })
+        balances_df = pd.DataFrame(balances)
+        for col in ("WATT_base_units", f"{sym}_base_units", "TSL_base_units", "C-REV_base_units"):
+            balances_df[col] = pd.Series([b[col] for b in balances], index=balances_df.index, dtype=object)
+
         split = battery_report.fee_split(battery_report.fetch_events(w3, r["BatteryStorage"]),
                                          platform="platform (DAO shares)", marketing="marketing")
         names = {acct.address: f"owner {name}" for name, acct in run.households.items()}
-        parts = split[split["role"].isin(["owner", "marketing", "platform"])] if len(split) else split
-        fees_df = pd.DataFrame({
-            "payee": [names.get(p, p) for p in parts["payee"]] if len(parts) else [],
-            "role": list(parts["role"]) if len(parts) else [],
-            "tsl_units": [int(a) for a in parts["amount"]] if len(parts) else [],
-        })
-        fees_df["tsl"] = fees_df["tsl_units"] / 1e18
-        fees = {row.payee: row.tsl_units for row in fees_df.itertuples()}
-        summary = self._summary_figures(run, intervals, hh, trades, fees)
-        return DemoReport(region=cfg.region, intervals=intervals, households=hh, balances=pd.DataFrame(balances),
-                          fees=fees_df, summary=summary, notes=list(run.events))
+        parts = split[split["role"].isin(["owner", "marketing", "platform"])]
+        units = [int(a) for a in parts["amount_base_units"]]
+        fees_df = pd.DataFrame({"payee": [names.get(p, p) for p in parts["payee"]], "role": list(parts["role"])})
+        fees_df["fee_base_units"] = pd.Series(units, index=fees_df.index, dtype=object)
+        fees_df["fee_tsl"] = pd.Series([to_display(u, TSL_DECIMALS) for u in units], index=fees_df.index,
+                                       dtype=object)
+        notes = list(run.events)
+        fees_paid = total(split[split["role"] == "fees_paid"]["amount_base_units"])
+        on_chain = r["BatteryStorage"].functions.totalFeesPaid().call()
+        checks = {
+            "fee parts (owners + marketing + platform) == fees paid": total(units) == fees_paid
+            and bool(split[split["role"] == "fees_paid"]["check"].all()),
+            "fees paid == BatteryStorage.totalFeesPaid": fees_paid == on_chain,
+            "fees per interval add up to BatteryStorage.totalFeesPaid":
+                total(rec.fees_base_units for rec in run.records) == on_chain,
+        }
+        for what, ok in checks.items():
+            if not ok:
+                log.error("%s: report check failed: %s", cfg.region, what)
+                notes.append(f"REPORT CHECK FAILED: {what}")
+        summary = self._summary_figures(run, intervals, hh, trades, fees_paid, all(checks.values()))
+        return DemoReport(region=cfg.region, intervals=intervals, households=hh, balances=balances_df,
+                          fees=fees_df, summary=summary, notes=notes)
 
-    def _summary_figures(self, run, intervals, hh, trades, fees) -> dict[str, object]:
+    def _summary_figures(self, run, intervals, hh, trades, fees_paid: int, checks_ok: bool) -> dict[str, object]:
         r, cfg = run.region, run.cfg
         sym = cfg.local_currency.symbol
         total_trade_wh = int(trades["wh"].sum()) if len(trades) else 0
-        traded = intervals[intervals["trades"] > 0]
-        avg_price = (traded["price"] * traded["volume_wh"]).sum() / max(1, traded["volume_wh"].sum())
+        # the volume-weighted average price of the settled trades: Σ wh × price / Σ wh, exact
+        market = market_report.trades_frame(run.keeper.db)
+        value = total(w * p for w, p in zip(market["wh"], market["price_base_units"], strict=True))
+        wh = int(market["wh"].sum())
+        avg_price = to_display(value, cfg.local_currency.decimals) / wh if wh else Decimal(0)
         return {
             "intervals": len(intervals),
             "households": len(run.households),
             "readings accepted": int(len(hh)),
             "trades settled": int(len(trades)),
             "energy traded (kWh)": round(total_trade_wh / 1000, 3),
-            "average price per kWh": f"{float(avg_price):.3f} {sym}",
+            "average price per kWh": f"{avg_price.quantize(Decimal('0.001'))} {sym}",
             "generation (kWh)": round(hh["generation_wh"].sum() / 1000, 3),
             "consumption (kWh)": round(hh["consumption_wh"].sum() / 1000, 3),
-            "WATT supply (kWh)": watt_to_wh(r["WattToken"].functions.totalSupply().call()) / 1000,
-            "battery fees (TSL)": round(sum(fees.values()) / 1e18, 6),
-            "C-REV issued (t-CO2e)": round(r.crev.token.functions.totalIssued().call() / 1e18, 6),
-            "C-REV retired (t-CO2e)": round(r.crev.token.functions.totalRetired().call() / 1e18, 6),
+            "WATT supply (kWh)": watt_to_kwh(r["WattToken"].functions.totalSupply().call()),
+            "battery fees (TSL)": to_display(fees_paid, TSL_DECIMALS),
+            "C-REV issued (t-CO2e)": to_display(r.crev.token.functions.totalIssued().call(), 18),
+            "C-REV retired (t-CO2e)": to_display(r.crev.token.functions.totalRetired().call(), 18),
             "CO2 from grid (kg)": round(hh["co2_g"].sum() / 1000, 3),
             "settlement gas": int(intervals["gas_used"].sum()),
+            "report checks (exact, against the chain)": "pass" if checks_ok else "FAILED",
         }
 
     def _independence(self, a: CommunityRun, b: CommunityRun, rep_a: DemoReport) -> None:
         before = rep_a.summary["WATT supply (kWh)"]
-        now = watt_to_wh(a.region["WattToken"].functions.totalSupply().call()) / 1000
+        now = watt_to_kwh(a.region["WattToken"].functions.totalSupply().call())
         shared = set(a.region.addresses().values()) & set(b.region.addresses().values())
         lines = [
             f"{a.cfg.region}: {a.cfg.local_currency.symbol} at {a.region['LocalCurrency'].address}; "
             f"{b.cfg.region}: {b.cfg.local_currency.symbol} at {b.region['LocalCurrency'].address}",
             f"contracts shared by the two regions: {len(shared)}",
-            f"{a.cfg.region} WATT supply before/after {b.cfg.region}'s intervals: {before} / {now} kWh",
+            f"{a.cfg.region} WATT supply before/after {b.cfg.region}'s intervals: {fmt(before)} / {fmt(now)} kWh",
         ]
         for line in lines:
             self.say(line)
@@ -351,12 +403,18 @@ class Demo:
             t.add_column(rep2.region, justify="right")
         keys = list(rep.summary)
         for k in keys:
-            row = [k, f"{rep.summary[k]:,}" if isinstance(rep.summary[k], int | float) else str(rep.summary[k])]
+            row = [k, _figure(rep.summary[k])]
             if rep2:
-                v = rep2.summary.get(k, "")
-                row.append(f"{v:,}" if isinstance(v, int | float) else str(v))
+                row.append(_figure(rep2.summary.get(k, "")))
             t.add_row(*row)
         self.console.print(t)
+
+
+def _figure(v: object) -> str:
+    """A summary figure as text: exact Decimals in fixed point (no ``1E-18``), numbers with commas."""
+    if isinstance(v, Decimal):
+        return fmt(v)
+    return f"{v:,}" if isinstance(v, int | float) else str(v)
 
 
 __all__ = ["Demo", "DemoOptions", "INTERVAL_SECONDS"]

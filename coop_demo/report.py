@@ -2,19 +2,25 @@
 
 Pure over pandas DataFrames (no chain access), so it can be tested and re-run on saved CSVs:
 
-- ``intervals``: one row per interval — ``interval, time, price, volume_wh, trades, orders,
-  gas_used, tx, battery_soc_wh, fees_tsl``
+- ``intervals``: one row per interval — ``interval, time, price_base_units, price_per_kwh,
+  volume_wh, trades, orders, gas_used, tx, battery_soc_wh, fees_base_units, fees_tsl, …``
 - ``households``: one row per (interval, household) — ``interval, household, kind,
   generation_wh, consumption_wh, import_wh, export_wh, self_consumed_wh, bought_wh, sold_wh,
   renewable_ratio, co2_g``
-- ``balances``: one row per household with its final token balances
-- ``fees``: ``payee, tsl`` (owners…, marketing, platform)
+- ``balances``: one row per household with its final token balances (``<token>_base_units`` and
+  the same amount in whole tokens)
+- ``fees``: ``payee, role, fee_base_units, fee_tsl`` (owners…, marketing, platform)
+
+Token amounts are exact: ``…_base_units`` columns hold Python ints, display columns (``fee_tsl``,
+``price_per_kwh``, ``TSL`` …) exact Decimals written in fixed point; shares and totals are computed
+from the ints, and a float appears only inside a plot (see :mod:`keeper.reports.amounts`).
 """
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import matplotlib
@@ -22,6 +28,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from keeper.reports.amounts import fmt, for_csv, ratio, to_display, total  # noqa: E402
+
+TSL_DECIMALS = 18
 
 
 @dataclass
@@ -46,7 +56,8 @@ def plot_price_volume(rep: DemoReport, path: Path) -> None:
     ax1.bar(x, df["volume_wh"] / 1000, color="#9ecae1", label="traded kWh")
     ax1.set_ylabel("volume (kWh)")
     ax2 = ax1.twinx()
-    ax2.plot(x, df["price"], color="#d62728", marker=".", label="clearing price")
+    price = [float("nan") if p is None or pd.isna(p) else float(p) for p in df["price_per_kwh"]]  # plot only
+    ax2.plot(x, price, color="#d62728", marker=".", label="clearing price")
     ax2.set_ylabel("price (currency units / kWh)")
     ax1.set_xticks(list(x)[:: max(1, len(df) // 12)])
     ax1.set_xticklabels(list(_time_axis(df))[:: max(1, len(df) // 12)], rotation=45)
@@ -99,15 +110,31 @@ def plot_battery(rep: DemoReport, path: Path) -> None:
     plt.close(fig)
 
 
+def fee_shares(fees: pd.DataFrame) -> list[tuple[str, Decimal, Decimal]]:
+    """``(payee, TSL, percent of all fees)`` per row of ``fees``, from the exact base units (the
+    percentages are exact fractions of the integer total, rounded only for display)."""
+    whole = total(fees["fee_base_units"])
+    out = []
+    for payee, units in zip(fees["payee"], fees["fee_base_units"], strict=True):
+        share = ratio(units, whole)
+        pct = Decimal(0) if share is None else Decimal(share.numerator * 100) / Decimal(share.denominator)
+        out.append((str(payee), to_display(units, TSL_DECIMALS), pct))
+    return out
+
+
 def plot_fees(rep: DemoReport, path: Path) -> None:
     fees = rep.fees
+    shares = fee_shares(fees)
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.bar(fees["payee"], fees["tsl"], color=["#2ca02c"] * (len(fees) - 2) + ["#ff7f0e", "#1f77b4"])
-    total = fees["tsl"].sum()
-    for i, v in enumerate(fees["tsl"]):
-        ax.text(i, v, f"{v:.4f}\n({(v / total * 100) if total else 0:.1f}%)", ha="center", va="bottom", fontsize=8)
+    ax.bar([p for p, _, _ in shares], [float(t) for _, t, _ in shares],  # float only for drawing
+           color=["#2ca02c"] * (len(fees) - 2) + ["#ff7f0e", "#1f77b4"])
+    for i, (_, tsl, pct) in enumerate(shares):
+        ax.text(i, float(tsl), f"{tsl.quantize(Decimal('0.0001'))}\n({pct.quantize(Decimal('0.1'))}%)",
+                ha="center", va="bottom", fontsize=8)
+    ax.margins(y=0.15)  # room for the labels above the tallest bar
     ax.set_ylabel("TSL")
-    ax.set_title(f"{rep.region}: battery fee split (total {total:.4f} TSL)")
+    whole = to_display(total(fees["fee_base_units"]), TSL_DECIMALS)
+    ax.set_title(f"{rep.region}: battery fee split (total {whole.quantize(Decimal('0.0001'))} TSL)")
     plt.setp(ax.get_xticklabels(), rotation=20, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -149,10 +176,10 @@ PLOTS = {
 def write_report(rep: DemoReport, folder: Path) -> Path:
     """Write CSVs, PNGs and ``index.html`` into ``folder``; returns the HTML path."""
     folder.mkdir(parents=True, exist_ok=True)
-    rep.intervals.to_csv(folder / "intervals.csv", index=False)
+    for_csv(rep.intervals).to_csv(folder / "intervals.csv", index=False)
     rep.households.to_csv(folder / "households.csv", index=False)
-    rep.balances.to_csv(folder / "balances.csv", index=False)
-    rep.fees.to_csv(folder / "fees.csv", index=False)
+    for_csv(rep.balances).to_csv(folder / "balances.csv", index=False)
+    for_csv(rep.fees).to_csv(folder / "fees.csv", index=False)
     for fname, (_, fn) in PLOTS.items():
         fn(rep, folder / fname)
     parts = [
@@ -167,14 +194,15 @@ def write_report(rep: DemoReport, folder: Path) -> Path:
     if rep.summary:
         parts.append("<h2>Summary</h2><table>")
         for k, v in rep.summary.items():
-            parts.append(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>")
+            text = fmt(v) if isinstance(v, Decimal) else str(v)
+            parts.append(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th><td>{html.escape(text)}</td></tr>")
         parts.append("</table>")
     for note in rep.notes:
         parts.append(f"<p>{html.escape(note)}</p>")
     for fname, (title, _) in PLOTS.items():
         parts.append(f"<h2>{html.escape(title)}</h2><img src='{fname}' alt='{html.escape(title)}'>")
     parts.append("<h2>Household balances at the end of the day</h2>")
-    parts.append(rep.balances.to_html(index=False, float_format=lambda v: f"{v:,.4f}"))
+    parts.append(for_csv(rep.balances).to_html(index=False, float_format=lambda v: f"{v:,.4f}"))
     parts.append("<h2>Data</h2><ul>")
     for f in ("intervals.csv", "households.csv", "balances.csv", "fees.csv"):
         parts.append(f"<li><a href='{f}'>{f}</a></li>")

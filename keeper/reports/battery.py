@@ -6,8 +6,9 @@ can be tested and re-run offline; :func:`battery_report` fetches and builds ever
 
 - :func:`battery_use` — per battery and slot: Wh charged, discharged (out), lost (burnt), net, the
   stored Wh at the end of the slot and cumulative equivalent full cycles (discharged ÷ capacity).
-- :func:`fee_split` — per battery and payee: TSL earned (owners by share, marketing, platform),
-  with a check that the parts add up to the fees paid.
+- :func:`fee_split` — per battery and payee: TSL earned (owners by share, marketing, platform) in
+  exact base units (Python ints, never int64/float: see :mod:`keeper.reports.amounts`) and as a
+  Decimal for display, with an exact check that the parts add up to the fees paid.
 - :func:`reconcile_soc` — the meter's state-of-charge series vs on-chain stored energy at the same
   moments: discrepancy and a ``mismatch`` flag beyond a tolerance (a sign of a faulty or tampered
   battery, or energy moved outside the contract).
@@ -24,9 +25,12 @@ import pandas as pd
 from web3 import Web3
 from web3.contract import Contract
 
+from .amounts import display_series, exact, for_csv, total, units_series
+
 log = logging.getLogger("gridcoop.keeper.battery")
 
 SLOT_SECONDS = 900
+TSL_DECIMALS = 18
 EVENT_NAMES = ("Charged", "Discharged", "FeePaid", "OwnerCredited", "Claimed", "WelcomeGrant")
 
 
@@ -116,32 +120,45 @@ def battery_use(events: Iterable[Mapping[str, Any]], capacities: Mapping[int, in
 def fee_split(
     events: Iterable[Mapping[str, Any]], *, platform: str | None = None, marketing: str | None = None
 ) -> pd.DataFrame:
-    """TSL earned per battery and payee: ``battery_id, payee, role, amount`` where role is ``owner``,
-    ``marketing`` or ``platform`` (payees named when ``platform``/``marketing`` addresses are given),
-    plus per battery a ``fees_paid`` row; ``check`` is True where the parts add up to the fees."""
+    """TSL earned per battery and payee: ``battery_id, payee, role, amount_base_units, amount_tsl,
+    check`` where role is ``owner``, ``marketing`` or ``platform`` (payees named when
+    ``platform``/``marketing`` addresses are given), plus per battery a ``fees_paid`` row.
+
+    ``amount_base_units`` is an exact Python int (TSL base units pass 2**63 at 9.22 TSL, so no int64
+    or float ever holds them); ``amount_tsl`` is the same amount as an exact Decimal for display.
+    ``check`` (on the ``fees_paid`` row) is True when, in exact integers, every fee's parts add up to
+    the fee, owners + marketing + platform add up to the fees paid, and the owners' credits add up
+    to the owners' part.
+    """
     events = list(events)
-    paid = _frame(events, "FeePaid")
-    credited = _frame(events, "OwnerCredited")
+    paid = [e for e in events if e["event"] == "FeePaid"]
+    credited = [e for e in events if e["event"] == "OwnerCredited"]
     rows: list[dict[str, Any]] = []
-    if len(paid):
-        for bid, g in paid.groupby("batteryId"):
-            total = int(g["amount"].map(int).sum())
-            owners_part = int(g["ownersPart"].map(int).sum())
-            mk = int(g["marketingPart"].map(int).sum())
-            pf = int(g["platformPart"].map(int).sum())
-            owners_credited = 0
-            if len(credited):
-                cg = credited[credited["batteryId"] == bid]
-                for owner, og in cg.groupby("owner"):
-                    amount = int(og["amount"].map(int).sum())
-                    owners_credited += amount
-                    rows.append({"battery_id": int(bid), "payee": owner, "role": "owner", "amount": amount})
-            rows.append({"battery_id": int(bid), "payee": marketing or "marketing", "role": "marketing", "amount": mk})
-            rows.append({"battery_id": int(bid), "payee": platform or "platform", "role": "platform", "amount": pf})
-            ok = owners_part + mk + pf == total and owners_credited == owners_part
-            rows.append({"battery_id": int(bid), "payee": "", "role": "fees_paid", "amount": total, "check": ok})
-    df = pd.DataFrame(rows, columns=["battery_id", "payee", "role", "amount", "check"])
-    df["amount"] = df["amount"].astype(object)  # exact integers (TSL base units exceed int64)
+    for bid in dict.fromkeys(int(e["batteryId"]) for e in paid):
+        mine = [e for e in paid if int(e["batteryId"]) == bid]
+        fees = total(e["amount"] for e in mine)
+        owners_part = total(e["ownersPart"] for e in mine)
+        mk = total(e["marketingPart"] for e in mine)
+        pf = total(e["platformPart"] for e in mine)
+        per_owner: dict[str, int] = {}
+        for e in credited:
+            if int(e["batteryId"]) == bid:
+                per_owner[e["owner"]] = per_owner.get(e["owner"], 0) + exact(e["amount"])
+        for owner, amount in per_owner.items():
+            rows.append({"battery_id": bid, "payee": owner, "role": "owner", "amount_base_units": amount})
+        rows.append({"battery_id": bid, "payee": marketing or "marketing", "role": "marketing",
+                     "amount_base_units": mk})
+        rows.append({"battery_id": bid, "payee": platform or "platform", "role": "platform",
+                     "amount_base_units": pf})
+        ok = (all(exact(e["ownersPart"]) + exact(e["marketingPart"]) + exact(e["platformPart"]) == exact(e["amount"])
+                  for e in mine)
+              and owners_part + mk + pf == fees and sum(per_owner.values()) == owners_part)
+        if not ok:
+            log.warning("battery %s: fee parts do not add up to the %s TSL base units paid", bid, fees)
+        rows.append({"battery_id": bid, "payee": "", "role": "fees_paid", "amount_base_units": fees, "check": ok})
+    df = pd.DataFrame(rows, columns=["battery_id", "payee", "role", "amount_base_units", "check"])
+    df["amount_base_units"] = units_series(df["amount_base_units"], index=df.index)
+    df.insert(4, "amount_tsl", display_series(df["amount_base_units"], TSL_DECIMALS, index=df.index))
     return df
 
 
@@ -225,6 +242,6 @@ def write_csv(report: Mapping[str, pd.DataFrame], directory: str | Path) -> list
     paths = []
     for name, df in report.items():
         p = d / f"battery_{name}.csv"
-        df.to_csv(p, index=False)
+        for_csv(df).to_csv(p, index=False)
         paths.append(p)
     return paths

@@ -16,8 +16,11 @@ Definitions (per participant p and interval i):
 - ``co2_g`` = grid_wh × grid factor / 1000 + non-renewable P2P purchases × ``other_factor`` / 1000
   (``other_factor`` defaults to the grid factor: the origin of, say, battery discharge is unknown).
 - ``avg_emission_factor_g_per_kwh`` = co2_g / (demand_wh / 1000); NaN when demand is 0.
-- ``crev_earned`` / ``crev_retired`` (base units, 1e18 = 1 t-CO2e): from C-REV's ``LotIssued``
-  and ``Retired`` events when given, else earned = self-consumed Wh × ``crev_factor`` × 1e9.
+- ``crev_earned_base_units`` / ``crev_retired_base_units`` (1e18 = 1 t-CO2e): from C-REV's
+  ``LotIssued`` and ``Retired`` events when given, else earned = self-consumed Wh × ``crev_factor``
+  × 1e9. Exact Python ints in ``object`` columns, summed with :mod:`keeper.reports.amounts` (never
+  int64 or float: C-REV base units pass 2**63 at 9.22 t-CO2e); :func:`write_csv` adds
+  ``crev_earned_t`` / ``crev_retired_t`` (exact t-CO2e) beside them.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from web3 import Web3
 
 from gridcoop_sdk.config import load_model
 
+from .amounts import display_series, for_csv, sum_by, total, units_series
+
 READING_COLUMNS = ["owner", "interval_id", "generation_wh", "consumption_wh", "export_wh", "import_wh",
                    "self_consumed_wh", "colour"]
 TRADE_COLUMNS = ["interval_id", "seller", "buyer", "wh", "seller_colour"]
@@ -40,8 +45,10 @@ FLOW_COLUMNS = ["account", "interval_id", "amount"]
 REPORT_COLUMNS = [
     "participant", "interval_id", "demand_wh", "generation_wh", "self_consumed_wh", "bought_wh",
     "renewable_bought_wh", "grid_wh", "renewable_ratio", "co2_g", "avg_emission_factor_g_per_kwh",
-    "crev_earned", "crev_retired",
+    "crev_earned_base_units", "crev_retired_base_units",
 ]
+CREV_COLUMNS = ("crev_earned_base_units", "crev_retired_base_units")
+CREV_DECIMALS = 18
 
 DEFAULT_RENEWABLE = ("solar", "wind", "hydro", "biomass", "geothermal")
 UNITS_PER_WH_G_PER_KWH = 10**9
@@ -102,7 +109,8 @@ def carbon_report(
     """One row per (participant, interval) with the columns in :data:`REPORT_COLUMNS`.
 
     ``readings``: :data:`READING_COLUMNS`; ``trades``: :data:`TRADE_COLUMNS`; ``crev_issued`` and
-    ``crev_retired``: :data:`FLOW_COLUMNS` (``account`` = lot owner / retiring holder).
+    ``crev_retired``: :data:`FLOW_COLUMNS` (``account`` = lot owner / retiring holder; ``amount`` in
+    base units, any integer type: they are summed exactly).
     """
     _require(readings, READING_COLUMNS, "readings")
     renewable = {c.lower() for c in config.renewable_colours}
@@ -149,19 +157,21 @@ def carbon_report(
         if df is None or not len(df):
             return pd.DataFrame(columns=["participant", "interval_id", name])
         _require(df, FLOW_COLUMNS, name)
-        g = df.assign(account=df["account"].astype(str)).groupby(["account", "interval_id"], as_index=False)
-        return g.agg(**{name: ("amount", "sum")}).rename(columns={"account": "participant"})
+        sums = sum_by(df.assign(account=df["account"].astype(str)), ["account", "interval_id"], "amount", name)
+        return sums.rename(columns={"account": "participant"})
 
     if crev_issued is not None:
-        base = base.merge(_flows(crev_issued, "crev_earned"), on=["participant", "interval_id"], how="outer")
+        base = base.merge(_flows(crev_issued, "crev_earned_base_units"), on=["participant", "interval_id"],
+                          how="outer")
     else:
-        base["crev_earned"] = [int(w) * int(round(config.crev_factor_g_per_kwh)) * UNITS_PER_WH_G_PER_KWH
-                               for w in base["self_consumed_wh"]]
-    base = base.merge(_flows(crev_retired, "crev_retired"), on=["participant", "interval_id"], how="outer")
+        base["crev_earned_base_units"] = units_series(
+            (int(w) * int(round(config.crev_factor_g_per_kwh)) * UNITS_PER_WH_G_PER_KWH
+             for w in base["self_consumed_wh"]), index=base.index)
+    base = base.merge(_flows(crev_retired, "crev_retired_base_units"), on=["participant", "interval_id"], how="outer")
     for c in num_cols + ["grid_wh"]:
         base[c] = base[c].fillna(0).astype("int64")
-    for c in ("crev_earned", "crev_retired"):  # Python ints: 18-decimal amounts overflow int64
-        base[c] = base[c].map(lambda v: 0 if pd.isna(v) else int(v)).astype(object)
+    for c in CREV_COLUMNS:  # Python ints: 18-decimal amounts overflow int64
+        base[c] = units_series((0 if pd.isna(v) else v for v in base[c]), index=base.index)
     base["co2_g"] = base["co2_g"].fillna(0.0)
     base = base.sort_values(["participant", "interval_id"]).reset_index(drop=True)
     return base[REPORT_COLUMNS]
@@ -173,19 +183,37 @@ def participant_summary(report: pd.DataFrame) -> pd.DataFrame:
         demand_wh=("demand_wh", "sum"), self_consumed_wh=("self_consumed_wh", "sum"),
         renewable_bought_wh=("renewable_bought_wh", "sum"), grid_wh=("grid_wh", "sum"),
         co2_g=("co2_g", "sum"),
-        crev_earned=("crev_earned", lambda s: sum(int(v) for v in s)),
-        crev_retired=("crev_retired", lambda s: sum(int(v) for v in s)),
     )
+    for c in CREV_COLUMNS:  # exact Python ints, never a pandas sum (int64 wraps past 9.22 t-CO2e)
+        per = sum_by(report, ["participant"], c).set_index("participant")[c]
+        sums[c] = pd.Series([per[p] for p in sums.index], index=sums.index, dtype=object)
     demand = sums["demand_wh"].astype(float).where(sums["demand_wh"] > 0)
     sums["renewable_ratio"] = ((sums["self_consumed_wh"] + sums["renewable_bought_wh"]) / demand).clip(upper=1.0)
     sums["avg_emission_factor_g_per_kwh"] = sums["co2_g"] / (demand / 1000.0)
     return sums.reset_index()
 
 
+def with_display(report: pd.DataFrame) -> pd.DataFrame:
+    """The report with ``crev_earned_t`` / ``crev_retired_t`` (exact Decimal t-CO2e) after each
+    ``…_base_units`` column."""
+    out = report.copy()
+    for c in CREV_COLUMNS:
+        if c in out:
+            out.insert(out.columns.get_loc(c) + 1, c.replace("_base_units", "_t"),
+                       display_series(out[c], CREV_DECIMALS, index=out.index))
+    return out
+
+
+def totals(report: pd.DataFrame) -> dict[str, int]:
+    """Exact C-REV totals of a report (base units): ``crev_earned_base_units``, ``crev_retired_base_units``."""
+    return {c: total(report[c]) for c in CREV_COLUMNS}
+
+
 def write_csv(report: pd.DataFrame, path: str | Path) -> Path:
+    """Write the report (or a :func:`participant_summary`) with exact base units and t-CO2e columns."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    report.to_csv(p, index=False)
+    for_csv(with_display(report)).to_csv(p, index=False)
     return p
 
 
@@ -254,10 +282,11 @@ def load_trades(w3: Web3, market: str, *, colours: dict[str, str] | None = None,
 
 def load_crev_flows(w3: Web3, crev: str, *, from_block: int = 0,
                     to_block: int | str = "latest") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(issued, retired)`` from C-REV ``LotIssued`` / ``Retired`` logs. A retirement's interval is
-    the interval of its block's timestamp."""
+    """``(issued, retired)`` from C-REV ``LotIssued`` / ``Retired`` logs (``amount``: base units as
+    Python ints). A retirement's interval is the interval of its block's timestamp."""
     issued = pd.DataFrame([{"account": e["owner"], "interval_id": int(e["intervalId"]), "amount": int(e["amount"])}
                            for e in _logs(w3, crev, LOT_ISSUED, from_block, to_block)], columns=FLOW_COLUMNS)
+    issued["amount"] = units_series(issued["amount"], index=issued.index)  # base units: Python ints
     rows = []
     stamps: dict[int, int] = {}
     for e in _logs(w3, crev, RETIRED, from_block, to_block):
@@ -265,4 +294,6 @@ def load_crev_flows(w3: Web3, crev: str, *, from_block: int = 0,
         if b not in stamps:
             stamps[b] = int(w3.eth.get_block(b)["timestamp"])
         rows.append({"account": e["holder"], "interval_id": stamps[b] // 900, "amount": int(e["amount"])})
-    return issued, pd.DataFrame(rows, columns=FLOW_COLUMNS)
+    retired = pd.DataFrame(rows, columns=FLOW_COLUMNS)
+    retired["amount"] = units_series(retired["amount"], index=retired.index)
+    return issued, retired

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import pandas as pd
 import pytest
@@ -22,7 +23,9 @@ from keeper.reports.carbon import (
     load_readings,
     load_trades,
     participant_summary,
+    write_csv,
 )
+from keeper.reports.carbon import totals as carbon_totals
 
 CFG = CarbonReportConfig(grid_factor_g_per_kwh=500, crev_factor_g_per_kwh=450)
 
@@ -52,7 +55,7 @@ def test_report_matches_hand_computed_numbers():
     # 1800 / 2000 renewable; 200 Wh from the grid at 500 g/kWh = 100 g; 100 g / 2 kWh = 50 g/kWh
     assert (a["self_consumed_wh"], a["grid_wh"], a["renewable_ratio"], a["co2_g"]) == (1800, 200, 0.9, 100.0)
     assert a["avg_emission_factor_g_per_kwh"] == 50.0
-    assert a["crev_earned"] == 1800 * 450 * 10**9 == crev_amount(1800, 450)
+    assert a["crev_earned_base_units"] == 1800 * 450 * 10**9 == crev_amount(1800, 450)
     b = _row(rep, "bob", 10)
     # bought 1200 (1000 solar + 200 battery); grid = 1500 - 1200 = 300
     # co2 = 300 * 0.5 + 200 * 0.5 (battery at the grid factor) = 250 g; 250 / 1.5 kWh
@@ -60,7 +63,7 @@ def test_report_matches_hand_computed_numbers():
     assert b["renewable_ratio"] == pytest.approx(1000 / 1500)
     assert b["co2_g"] == 250.0
     assert b["avg_emission_factor_g_per_kwh"] == pytest.approx(250 / 1.5)
-    assert b["crev_earned"] == 0
+    assert b["crev_earned_base_units"] == 0
     c = _row(rep, "carol", 10)
     # battery self-consumption is not renewable: ratio = 200 bought solar / 1000
     assert (c["self_consumed_wh"], c["grid_wh"], c["renewable_ratio"], c["co2_g"]) == (0, 300, 0.2, 150.0)
@@ -76,10 +79,10 @@ def test_report_uses_crev_events_when_given():
     issued = pd.DataFrame([("alice", 10, 7)], columns=["account", "interval_id", "amount"])
     retired = pd.DataFrame([("alice", 12, 5 * 10**18)], columns=["account", "interval_id", "amount"])
     rep = carbon_report(READINGS, TRADES, CFG, crev_issued=issued, crev_retired=retired)
-    assert _row(rep, "alice", 10)["crev_earned"] == 7
+    assert _row(rep, "alice", 10)["crev_earned_base_units"] == 7
     r12 = _row(rep, "alice", 12)  # a retirement in an interval without readings still shows up
-    assert r12["crev_retired"] == 5 * 10**18 and r12["demand_wh"] == 0
-    assert participant_summary(rep).set_index("participant").loc["alice", "crev_retired"] == 5 * 10**18
+    assert r12["crev_retired_base_units"] == 5 * 10**18 and r12["demand_wh"] == 0
+    assert participant_summary(rep).set_index("participant").loc["alice", "crev_retired_base_units"] == 5 * 10**18
 
 
 def test_report_refuses_frames_missing_columns():
@@ -127,5 +130,31 @@ def test_loaders_read_chain_logs(w3, deployer, wallets, crev, issue):
 
     rep = carbon_report(readings, trades, CFG, crev_issued=issued, crev_retired=retired)
     a = _row(rep, alice, 10)
-    assert a["renewable_ratio"] == 0.9 and a["crev_earned"] == crev_amount(1800, 450)
+    assert a["renewable_ratio"] == 0.9 and a["crev_earned_base_units"] == crev_amount(1800, 450)
     assert _row(rep, bob, 10)["renewable_ratio"] == pytest.approx(1000 / 1500)
+
+
+def test_crev_sums_are_exact_past_int64(tmp_path):
+    # issue 17: lots that fit int64 one by one but not together, and one past 2**64 on its own
+    lots = [("alice", 10, 9 * 10**18 + 1)] * 3 + [("alice", 11, 2**64 + 5), ("bob", 10, 7 * 10**18)]
+    issued = pd.DataFrame(lots, columns=["account", "interval_id", "amount"])
+    retired = pd.DataFrame([("alice", 11, 2**64 + 3), ("alice", 11, 6 * 10**18)], columns=["account", "interval_id",
+                                                                                           "amount"])
+    rep = carbon_report(READINGS, TRADES, CFG, crev_issued=issued, crev_retired=retired)
+    assert _row(rep, "alice", 10)["crev_earned_base_units"] == 3 * (9 * 10**18 + 1)
+    assert _row(rep, "alice", 11)["crev_retired_base_units"] == 2**64 + 3 + 6 * 10**18
+    assert all(type(v) is int for c in ("crev_earned_base_units", "crev_retired_base_units") for v in rep[c])
+    totals = carbon_totals(rep)
+    assert totals == {"crev_earned_base_units": sum(a for *_, a in lots),
+                      "crev_retired_base_units": 2**64 + 3 + 6 * 10**18}
+    alice = participant_summary(rep).set_index("participant").loc["alice"]
+    assert alice["crev_earned_base_units"] == 3 * (9 * 10**18 + 1) + 2**64 + 5
+    assert alice["crev_earned_base_units"] - alice["crev_retired_base_units"] == 3 * (9 * 10**18 + 1) + 2 - 6 * 10**18
+
+    path = write_csv(rep, tmp_path / "carbon.csv")
+    back = pd.read_csv(path, dtype=str)
+    assert sum(int(v) for v in back["crev_earned_base_units"]) == totals["crev_earned_base_units"]
+    assert sum(Decimal(v) for v in back["crev_retired_t"]) == Decimal(totals["crev_retired_base_units"]) / 10**18
+    summary = write_csv(participant_summary(rep), tmp_path / "summary.csv")
+    back = pd.read_csv(summary, dtype=str).set_index("participant")
+    assert int(back.loc["alice", "crev_earned_base_units"]) == alice["crev_earned_base_units"]

@@ -227,18 +227,18 @@ def test_market_reports_after_settlement(env, keeper, tmp_path):
     after = _balances(env)
     iv = intervals_frame(keeper.db)
     row = iv[iv.interval_id == iid].iloc[0]
-    assert row.price == res.price and row.volume_wh == 1600 and row.state == "settled"
+    assert row.price_base_units == res.price and row.volume_wh == 1600 and row.state == "settled"
     dust = env.market.functions.roundingDust(env.token.address).call()
-    assert dust > 0 and row.rounding_dust == dust == res.rounding_dust and row.money == res.money
+    assert dust > 0 and row.rounding_dust_base_units == dust == res.rounding_dust and row.money_base_units == res.money
     people = participants_frame(keeper.db)
     assert people.sold_wh.sum() == people.bought_wh.sum() == 1600
     for p in people.itertuples():
-        assert type(p.received) is int and type(p.paid) is int
-        assert p.received - p.paid == after[p.address][1] - before[p.address][1]
-    assert sum(people.paid) == sum(people.received) + dust and sum(people.paid) == res.money
-    assert sum(people.net_wh) == 0 and sum(people.net_money) == -dust
+        assert type(p.received_base_units) is int and type(p.paid_base_units) is int
+        assert p.received_base_units - p.paid_base_units == after[p.address][1] - before[p.address][1]
+    assert sum(people.paid_base_units) == sum(people.received_base_units) + dust and sum(people.paid_base_units) == res.money
+    assert sum(people.net_wh) == 0 and sum(people.net_money_base_units) == -dust
     trades = trades_frame(keeper.db)
-    assert sum(trades.buyer_paid) - sum(trades.seller_received) == dust
+    assert sum(trades.buyer_paid_base_units) - sum(trades.seller_received_base_units) == dust
     assert len(write_csv(keeper.db, tmp_path / "reports")) == 3
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pandas as pd
 import pytest
 from storage_helpers import SLOT, next_slot_start, set_next_timestamp
@@ -39,7 +41,7 @@ def test_report_from_chain_events(env, tmp_path):
     total = fees[fees["role"] == "fees_paid"].iloc[0]
     assert bool(total["check"])
     parts = fees[fees["role"] != "fees_paid"]
-    assert sum(int(a) for a in parts["amount"]) == int(total["amount"])
+    assert sum(parts["amount_base_units"]) == total["amount_base_units"] == s.functions.totalFeesPaid().call()
     assert set(parts[parts["role"] == "owner"]["payee"]) == {o.address for o in env.owners}
 
     rec = report["reconciliation"]
@@ -60,3 +62,54 @@ def test_reconcile_before_any_event_compares_with_zero():
     out = rep.reconcile_soc(pd.DataFrame({"timestamp": [900, 1800], "soc_wh": [0, 500]}), [], battery_id=1,
                             tolerance_wh=100)
     assert list(out["onchain_wh"]) == [0, 0] and list(out["mismatch"]) == [False, True]
+
+
+def _fee_events(amounts: list[int], shares=(50, 30, 20), owners=("0xA", "0xB", "0xC"), battery: int = 1) -> list[dict]:
+    """FeePaid / OwnerCredited records split like the contract: 10% marketing, 10% platform, owners by
+    share with owners[0] taking the remainder."""
+    events = []
+    for amount in amounts:
+        mk = pf = amount * 1000 // 10_000
+        ow = amount - mk - pf
+        parts = [ow * s // sum(shares) for s in shares[1:]]
+        parts = [ow - sum(parts), *parts]
+        events.append({"event": "FeePaid", "batteryId": battery, "amount": amount, "ownersPart": ow,
+                       "marketingPart": mk, "platformPart": pf})
+        events += [{"event": "OwnerCredited", "batteryId": battery, "owner": o, "amount": p}
+                   for o, p in zip(owners, parts, strict=True)]
+    return events
+
+
+def test_fee_split_is_exact_past_int64(tmp_path):
+    # issue 17: fees each within int64 that add up past 2**64, and single fees above 2**64
+    amounts = [9 * 10**18 + 7] * 5 + [2**64 + 12_345, 3 * 2**64 + 1]
+    events = _fee_events(amounts)
+    fees = rep.fee_split(events)
+    total = fees[fees["role"] == "fees_paid"].iloc[0]
+    assert total["amount_base_units"] == sum(amounts) and bool(total["check"])
+    credited: dict[str, int] = {}
+    for e in events:
+        if e["event"] == "OwnerCredited":
+            credited[e["owner"]] = credited.get(e["owner"], 0) + e["amount"]
+    owners = fees[fees["role"] == "owner"]
+    assert dict(zip(owners["payee"], owners["amount_base_units"], strict=True)) == credited
+    assert all(type(a) is int and a > 0 for a in fees["amount_base_units"])  # Python ints, never int64
+    assert fees[fees["role"] == "marketing"].iloc[0]["amount_base_units"] == sum(a * 1000 // 10_000 for a in amounts)
+    assert sum(fees[fees["role"] != "fees_paid"]["amount_base_units"]) == sum(amounts)
+    assert total["amount_tsl"] == Decimal(sum(amounts)) / 10**18
+
+    path = {p.name: p for p in rep.write_csv({"fees": fees}, tmp_path)}["battery_fees.csv"]
+    back = pd.read_csv(path, dtype=str)
+    assert [int(a) for a in back["amount_base_units"]] == list(fees["amount_base_units"])
+    assert [Decimal(t) for t in back["amount_tsl"]] == [Decimal(a) / 10**18 for a in fees["amount_base_units"]]
+
+
+def test_fee_split_check_fails_on_one_missing_unit():
+    events = _fee_events([9 * 10**18] * 4)
+    events[-1] = {**events[-1], "amount": events[-1]["amount"] - 1}  # an owner credited one unit short
+    total = rep.fee_split(events)
+    assert not bool(total[total["role"] == "fees_paid"].iloc[0]["check"])
+    events = _fee_events([9 * 10**18] * 4)
+    events[0] = {**events[0], "platformPart": events[0]["platformPart"] + 2**64}  # a part that int64 would hide
+    total = rep.fee_split(events)
+    assert not bool(total[total["role"] == "fees_paid"].iloc[0]["check"])
