@@ -17,7 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import HTTPProvider, Web3
@@ -39,7 +38,7 @@ def connect(url: str, *, expected_chain_id: int | None = None, timeout: float = 
                            cache_allowed_requests=True, cacheable_requests={"eth_chainId"}))
     try:
         chain_id = w3.eth.chain_id
-    except (requests.exceptions.RequestException, OSError) as exc:
+    except OSError as exc:  # web3's HTTP errors (requests' RequestException) are OSErrors
         raise NodeUnreachableError(url, _short_reason(exc)) from exc
     except Exception as exc:  # a non-JSON-RPC server, for example
         raise NodeUnreachableError(url, f"not a JSON-RPC node ({exc})") from exc

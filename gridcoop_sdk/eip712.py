@@ -3,12 +3,21 @@
 Domain (from the design): name ``gridcoop``, version ``1``, chain id and verifying contract
 always set. Message types are added here by the components that sign (meter readings,
 market orders); a test checks each against the type hash the Solidity contract uses.
+
+Encoding, hashing and signing go through eth-account's typed-data implementation
+(:func:`eth_account.messages.encode_typed_data`): :func:`typed_data` builds the full message,
+:func:`signable` encodes it, :func:`digest` hashes it and :func:`sign` signs it. The one
+exception is the meter bridge's reading signer (:class:`gridcoop_sdk.readings.ReadingSigner`),
+which needs more speed than eth-account gives and is checked against it by a test.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from eth_account import Account
+from eth_account.datastructures import SignedMessage
+from eth_account.messages import SignableMessage, encode_typed_data, hash_domain
 from eth_utils import keccak, to_checksum_address
 
 DOMAIN_NAME = "gridcoop"
@@ -74,21 +83,38 @@ def type_hash(primary: str) -> bytes:
 
 
 def domain_separator(chain_id: int, verifying_contract: str) -> bytes:
-    """keccak256(abi.encode(DOMAIN_TYPEHASH, name, version, chainId, verifyingContract))."""
-    from eth_abi import encode
+    """The domain separator (``DOMAIN_SEPARATOR()`` of the contract), hashed by eth-account."""
+    return bytes(hash_domain(domain(chain_id, verifying_contract)))
 
-    th = keccak(
-        text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-    )
-    return keccak(
-        encode(
-            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [
-                th,
-                keccak(text=DOMAIN_NAME),
-                keccak(text=DOMAIN_VERSION),
-                int(chain_id),
-                to_checksum_address(verifying_contract),
-            ],
-        )
-    )
+
+def typed_data(primary: str, message: dict[str, Any], chain_id: int, verifying_contract: str) -> dict[str, Any]:
+    """The full EIP-712 message (``types``/``primaryType``/``domain``/``message``), as wallets
+    and ``eth_account.messages.encode_typed_data(full_message=…)`` take it."""
+    return {
+        "types": {"EIP712Domain": EIP712_DOMAIN_FIELDS, primary: TYPES[primary]},
+        "primaryType": primary,
+        "domain": domain(chain_id, verifying_contract),
+        "message": message,
+    }
+
+
+def signable(primary: str, message: dict[str, Any], chain_id: int, verifying_contract: str) -> SignableMessage:
+    """eth-account's encoding of the message (version ``0x01``, domain separator, struct hash)."""
+    return encode_typed_data(full_message=typed_data(primary, message, chain_id, verifying_contract))
+
+
+def hash_signable(msg: SignableMessage) -> bytes:
+    """The EIP-191 digest of an encoded message: ``keccak256(0x19 ‖ version ‖ header ‖ body)``
+    (what ``Account.sign_message`` signs)."""
+    return keccak(b"\x19" + bytes(msg.version) + bytes(msg.header) + bytes(msg.body))
+
+
+def digest(primary: str, message: dict[str, Any], chain_id: int, verifying_contract: str) -> bytes:
+    """The EIP-712 digest of a message: what the contract recovers the signer from."""
+    return hash_signable(signable(primary, message, chain_id, verifying_contract))
+
+
+def sign(primary: str, message: dict[str, Any], chain_id: int, verifying_contract: str,
+         private_key: Any) -> SignedMessage:
+    """Sign a message with eth-account (``message_hash``, ``r``, ``s``, ``v``, 65-byte ``signature``)."""
+    return Account.sign_message(signable(primary, message, chain_id, verifying_contract), private_key)

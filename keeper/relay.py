@@ -19,7 +19,6 @@ import re
 import threading
 from typing import Any
 
-import requests
 from eth_account.signers.local import LocalAccount
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -116,7 +115,7 @@ def readings_router(w3: Web3, account: LocalAccount, registry: Contract, *, max_
             return JSONResponse(status_code=502, content={"error": str(exc), "field": None})
         except GridcoopError as exc:
             return JSONResponse(status_code=400, content={"error": str(exc), "field": "readings"})
-        except (ConnectionError, TimeoutError, OSError, requests.exceptions.RequestException) as exc:
+        except (ConnectionError, TimeoutError, OSError) as exc:  # web3's HTTP errors are OSErrors
             log.warning("relay: node unreachable: %s", str(exc).splitlines()[0][:200] if str(exc) else exc)
             return JSONResponse(status_code=503, content={"error": f"node unreachable: {type(exc).__name__}",
                                                           "field": None})
@@ -134,7 +133,7 @@ def readings_router(w3: Web3, account: LocalAccount, registry: Contract, *, max_
                                                           "field": "meter_id"})
         try:
             info = registry.functions.getMeter(bytes.fromhex(meter_id[2:])).call()
-        except (ConnectionError, TimeoutError, OSError, requests.exceptions.RequestException) as exc:
+        except (ConnectionError, TimeoutError, OSError) as exc:  # web3's HTTP errors are OSErrors
             return JSONResponse(status_code=503, content={"error": f"node unreachable: {type(exc).__name__}",
                                                           "field": None})
         except Exception:

@@ -44,7 +44,7 @@ def _clock(clock_file: str | None, start: float | None, speed: float):
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)-5s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("pymodbus", "web3", "urllib3"):
+    for noisy in ("pymodbus", "web3", "urllib3", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

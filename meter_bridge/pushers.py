@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-import requests
+import httpx
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
@@ -39,7 +39,7 @@ class DirectPusher:
     def push(self, batch: list[SignedReading]) -> SubmitResult:
         try:
             return submit_readings(self.w3, self.account, self.registry, batch, timeout=self.timeout)
-        except (requests.exceptions.RequestException, OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:  # web3's HTTP errors (requests') are OSErrors
             raise PushError(f"node unreachable: {str(exc).splitlines()[0][:200]}") from exc
         except GridcoopError as exc:
             raise PushError(str(exc)) from exc
@@ -59,15 +59,18 @@ class HttpPusher:
     Any other status, or a body that is not this shape, is a :class:`PushError`.
     """
 
-    def __init__(self, keeper_url: str, *, timeout: float = 30.0, session: requests.Session | None = None):
+    def __init__(self, keeper_url: str, *, timeout: float = 30.0, client: httpx.Client | None = None):
         self.url = keeper_url.rstrip("/") + "/v1/readings"
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.client = client or httpx.Client(timeout=timeout)
+
+    def close(self) -> None:
+        self.client.close()
 
     def push(self, batch: list[SignedReading]) -> SubmitResult:
         try:
-            resp = self.session.post(self.url, json={"readings": [s.to_dict() for s in batch]}, timeout=self.timeout)
-        except requests.exceptions.RequestException as exc:
+            resp = self.client.post(self.url, json={"readings": [s.to_dict() for s in batch]}, timeout=self.timeout)
+        except httpx.HTTPError as exc:
             raise PushError(f"keeper at {self.url} unreachable: {exc}") from exc
         if resp.status_code != 200:
             raise PushError(f"keeper at {self.url} answered HTTP {resp.status_code}: {resp.text[:300]}")
@@ -86,8 +89,8 @@ class HttpPusher:
         (``GET /v1/readings/last/0x…``); the gateway's reorg check when it has no node of its own."""
         url = f"{self.url}/last/0x{mid.hex()}"
         try:
-            resp = self.session.get(url, timeout=self.timeout)
+            resp = self.client.get(url, timeout=self.timeout)
             resp.raise_for_status()
             return int(resp.json()["last_sequence"])
-        except (requests.exceptions.RequestException, ValueError, KeyError, TypeError) as exc:
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             raise PushError(f"cannot ask {url}: {exc}") from exc
