@@ -2,7 +2,7 @@
 
 One YAML file describes a region — its name, local currency, grid emission factor, fee rates,
 welcome grant, DAO founders and roles, its households (meters) and community batteries. The same
-code deploys any region (``gridcoop deploy --config configs/regions/<name>.yaml``); only this file
+code deploys any region (``gridcoop region deploy --config configs/regions/<name>.yaml``); only this file
 changes. Malformed files are refused with a :class:`~gridcoop_sdk.exceptions.ConfigError` naming
 the file, the key path and the reason (see :mod:`gridcoop_sdk.config`).
 
