@@ -156,7 +156,7 @@ class Keeper:
         return signed.recover_signer() == maker
 
     def _units(self, token, amount: int) -> str:
-        """``amount`` base units of ``token`` as "12.5 SKC (12500000000000000000 base units)"."""
+        """``amount`` base units of ``token`` as "12500000000000000000 base units (12.5 SKC)"."""
         from decimal import Decimal
 
         key = token.address
@@ -169,7 +169,7 @@ class Keeper:
         if symbol == "base units":
             return f"{amount} base units"
         value = Decimal(amount) / (Decimal(10) ** decimals)
-        return f"{format(value.normalize(), 'f') if value else '0'} {symbol} ({amount} base units)"
+        return f"{amount} base units ({format(value.normalize(), 'f') if value else '0'} {symbol})"
 
     def _check_funds(self, signed: SignedOrder) -> None:
         o = signed.order
