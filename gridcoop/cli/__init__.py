@@ -61,7 +61,8 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
     One command tree: `gridcoop AREA VERB [OPTIONS]`; `gridcoop AREA --help` lists an area's verbs
     and `gridcoop AREA VERB --help` explains every option. A region's contracts are found with
-    --region NAME in the deployment records that `gridcoop region deploy` writes.
+    --region NAME in the deployment records that `gridcoop region deploy` writes. Prices are in the
+    payment token's units per kWh (--price 30 = 30 SKC/kWh).
     """
     ctx.ensure_object(dict)["verbose"] = verbose
     setup_logging(verbose)

@@ -58,6 +58,9 @@ def _dispatch(old: str, table: dict[str, list[str]]) -> None:
     verbs = [v for v in table.values() if any(new[i:i + 2] == v for i in range(len(new)))]
     shown = " ".join(verbs[0]) if verbs else "--help"
     click.echo(f"note: `{old}` is deprecated; use `gridcoop {shown} …` (running it now)", err=True)
+    if verbs and verbs[0] == ["market", "order"]:
+        click.echo("note: --price is now in the payment token's units per kWh (30 = 30 SKC/kWh), not base units",
+                   err=True)
     main(args=new, prog_name="gridcoop")
 
 
