@@ -83,4 +83,21 @@ for _cmd, _short in AREAS.items():
     _cmd.short_help = _short
     main.add_command(_cmd)
 
+#: Commands of the old ``gridcoop`` program, now elsewhere in the tree (hidden; they say where).
+RENAMED = {"deploy": "gridcoop region deploy", "battery": "gridcoop storage"}
+
+
+def _renamed(old: str, new: str) -> click.Command:
+    @click.command(old, hidden=True, add_help_option=False,
+                   context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    def moved() -> None:
+        raise click.UsageError(f"`gridcoop {old}` is now `{new}` (see `{new} --help`)")
+
+    return moved
+
+
+for _old, _new in RENAMED.items():
+    if _old not in main.commands:
+        main.add_command(_renamed(_old, _new))
+
 __all__ = ["main"]

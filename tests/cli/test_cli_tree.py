@@ -21,14 +21,15 @@ def _walk(cmd: click.Command, path: list[str]):
     yield path, cmd
     if isinstance(cmd, click.Group):
         for name, sub in cmd.commands.items():
-            yield from _walk(sub, [*path, name])
+            if not sub.hidden:
+                yield from _walk(sub, [*path, name])
 
 
 TREE = list(_walk(main, []))
 
 
 def test_the_tree_has_the_areas_in_order():
-    assert list(main.commands) == AREAS
+    assert [n for n, c in main.commands.items() if not c.hidden] == AREAS
     verbs = {p[0]: set() for p, _ in TREE if p}
     for p, _ in TREE:
         if len(p) == 2:
@@ -72,6 +73,15 @@ def test_same_option_names_everywhere():
             assert chain <= opts, (path, chain - opts)
         assert not any(o in opts for o in ("--key", "--private-key", "--url", "--record", "--dao",
                                            "--relay-registry")), (path, opts)
+
+
+def test_old_gridcoop_commands_say_where_they_went():
+    r = CliRunner().invoke(main, ["deploy", "--config", "sakura", "--keeper", "0x1"])
+    assert r.exit_code == 2 and "`gridcoop deploy` is now `gridcoop region deploy`" in r.output
+    r = CliRunner().invoke(main, ["battery", "status", "1"])
+    assert r.exit_code == 2 and "`gridcoop battery` is now `gridcoop storage`" in r.output
+    listed = CliRunner().invoke(main, ["--help"]).output
+    assert "\n  deploy " not in listed and "\n  battery " not in listed  # hidden from the tree's help
 
 
 def test_version_and_module_entry_point():
