@@ -110,7 +110,7 @@ $(SLITHER_STAMP): $(SLITHER_DEPS) | setup
 	@touch $@
 
 lint: setup
-	$(BIN)/ruff check gridcoop_sdk meter_bridge keeper scripts tests bench
+	$(BIN)/ruff check gridcoop gridcoop_sdk meter_bridge keeper coop_demo scripts tests bench
 
 clean:
 	rm -rf .build bench/results.json .pytest_cache

@@ -414,6 +414,55 @@ def proposals(w3: Web3, treasury: Dao | Contract) -> list[dict[str, Any]]:
     return [status(w3, t, i) for i in range(1, t.functions.proposalCount().call() + 1)]
 
 
+def _when(ts: int, now: int) -> str:
+    from datetime import UTC, datetime
+
+    iso = datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    left = int(ts) - int(now)
+    return f"{iso} (in {left} s)" if left > 0 else iso
+
+
+def _dao_label(d: Dao | Contract) -> str:
+    return f"DAO {d.name}" if isinstance(d, Dao) else f"the DAO at {d.address}"
+
+
+def require_proposal(d: Dao | Contract, proposal_id: int) -> None:
+    """Raise :class:`DaoError` naming the DAO when ``proposal_id`` does not exist."""
+    t = _treasury(d)
+    count = int(t.functions.proposalCount().call())
+    if not 1 <= int(proposal_id) <= count:
+        have = f"its proposals are 1..{count}" if count else "it has no proposals yet"
+        raise DaoError(f"no proposal {proposal_id} in {_dao_label(d)} ({have})")
+
+
+def check_can_vote(w3: Web3, d: Dao | Contract, proposal_id: int) -> None:
+    """Raise :class:`DaoError` saying why a vote on ``proposal_id`` cannot count, before sending it."""
+    require_proposal(d, proposal_id)
+    st = status(w3, d, proposal_id)
+    if st["state"] != "Active":
+        ended = (f"voting ended at {_when(st['vote_end'], st['now'])}" if st["now"] >= st["vote_end"]
+                 else "it was decided before its voting period ended")
+        raise DaoError(f"proposal {proposal_id} in {_dao_label(d)} is {st['state']} and takes no more votes ({ended})")
+
+
+def check_can_execute(w3: Web3, d: Dao | Contract, proposal_id: int) -> None:
+    """Raise :class:`DaoError` saying when (or why not) ``proposal_id`` can execute, before sending."""
+    require_proposal(d, proposal_id)
+    st = status(w3, d, proposal_id)
+    state, now, pid = st["state"], st["now"], proposal_id
+    if state == "Active":
+        raise DaoError(f"proposal {pid} is still being voted on (for {st['for']}, against {st['against']}, "
+                       f"threshold {st['threshold']}); voting ends at {_when(st['vote_end'], now)}: execute it "
+                       "after that if it passes")
+    if state == "Succeeded" and st["execution_delay_s"]:
+        raise DaoError(f"proposal {pid} passed but the DAO has an execution delay of {st['execution_delay_s']} s: "
+                       "queue it first (dao queue), then execute it after the delay")
+    if state == "Queued" and now < st["eta"]:
+        raise DaoError(f"proposal {pid} is queued and can execute from {_when(st['eta'], now)}")
+    if state not in ("Succeeded", "Queued"):
+        raise DaoError(f"proposal {pid} is {state} and cannot be executed")
+
+
 # ---------------------------------------------------------------------------------- budgets and roles
 
 
@@ -467,8 +516,9 @@ def explain(exc: TransactionFailed) -> str:
         "TreasuryNotVoter": lambda: f"{a.get('account')} holds no active role with a vote",
         "TreasuryNotProposer": lambda: f"{a.get('account')} holds no active role that may propose",
         "TreasuryAlreadyVoted": lambda: f"{a.get('voter')} already voted on proposal {a.get('id')}",
-        "TreasuryWrongState": lambda: f"proposal {a.get('id')} is {STATES[a.get('current', 0)]}, "
-                                      "which does not allow this",
+        "TreasuryWrongState": lambda: (f"no proposal {a.get('id')} in this DAO" if not a.get("current") else
+                                       f"proposal {a.get('id')} is {STATES[a.get('current', 0)]}, "
+                                       "which does not allow this"),
         "TreasuryTooEarly": lambda: f"proposal {a.get('id')} can execute from {a.get('eta')} (its delay has not passed)",
         "TreasuryNoLongerPasses": lambda: f"proposal {a.get('id')} no longer passes (a voter's role was revoked or expired)",
         "TreasuryBudgetExceeded": lambda: f"budget of role {a.get('roleId')} has {a.get('remaining')} left this "

@@ -2,7 +2,7 @@
 
 One YAML file describes a region — its name, local currency, grid emission factor, fee rates,
 welcome grant, DAO founders and roles, its households (meters) and community batteries. The same
-code deploys any region (``gridcoop deploy --config configs/regions/<name>.yaml``); only this file
+code deploys any region (``gridcoop region deploy --config configs/regions/<name>.yaml``); only this file
 changes. Malformed files are refused with a :class:`~gridcoop_sdk.exceptions.ConfigError` naming
 the file, the key path and the reason (see :mod:`gridcoop_sdk.config`).
 
@@ -28,6 +28,13 @@ HouseholdKind = Literal["consumer", "pv", "pv_battery"]
 RoleName = Literal["leader", "treasurer", "member", "auditor"]
 
 
+def _yaml_address(v: object) -> object:
+    """An unquoted ``0x…`` address in YAML 1.1 is read as an integer: turn it back into the address."""
+    if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**160:
+        return f"0x{v:040x}"
+    return v
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -40,6 +47,11 @@ class LocalCurrencyConfig(_Strict):
     decimals: int = Field(default=18, ge=0, le=18)
     address: str | None = Field(default=None, description="use an existing ERC-20 at this address")
     issue_per_household: float = Field(default=0, ge=0, description="demo: whole units issued to each household")
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _unquoted(cls, v: object) -> object:
+        return _yaml_address(v)
 
     @field_validator("address")
     @classmethod
@@ -130,6 +142,11 @@ class HouseholdConfig(_Strict):
     account: str | None = Field(default=None, description="the household's account (real deployments)")
     meter_signer: str | None = Field(default=None, description="address of the meter's device key (real deployments)")
     simulation: SimulationConfig = SimulationConfig()
+
+    @field_validator("account", "meter_signer", mode="before")
+    @classmethod
+    def _unquoted(cls, v: object) -> object:
+        return _yaml_address(v)
 
     @field_validator("account", "meter_signer")
     @classmethod

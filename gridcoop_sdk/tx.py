@@ -8,6 +8,7 @@ account=0x…, neededRole=0x…)``).
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -22,11 +23,41 @@ from .exceptions import TransactionFailed
 log = logging.getLogger("gridcoop.tx")
 
 
+def role_name(role: bytes) -> str | None:
+    """The name of an AccessControl role hash (``keccak256("MINTER_ROLE")`` → ``"MINTER_ROLE"``),
+    from the ``*_ROLE`` constants of every compiled contract; None if unknown."""
+    if bytes(role) == b"\x00" * 32:
+        return "DEFAULT_ADMIN_ROLE"
+    return _role_names().get(bytes(role))
+
+
+@functools.cache
+def _role_names() -> dict[bytes, str]:
+    from eth_utils import keccak
+
+    from .artifacts import artifacts
+
+    names: dict[bytes, str] = {}
+    try:
+        arts = artifacts()
+    except Exception:  # no compiled artifacts: roles stay hashes
+        return names
+    for art in arts.values():
+        for e in art.abi:
+            n = e.get("name", "")
+            if e.get("type") == "function" and n.endswith("_ROLE") and not e.get("inputs"):
+                names[keccak(text=n)] = n
+    return names
+
+
 def describe_revert(label: str, data: Any, fallback: str = "") -> TransactionFailed:
     decoded = decode_error(data)
     if decoded:
         name, args = decoded
-        arg_text = ", ".join(f"{k}={_fmt(v)}" for k, v in args.items())
+        shown = dict(args)
+        if name == "AccessControlUnauthorizedAccount" and isinstance(args.get("neededRole"), bytes):
+            shown["neededRole"] = role_name(args["neededRole"]) or args["neededRole"]
+        arg_text = ", ".join(f"{k}={_fmt(v)}" for k, v in shown.items())
         return TransactionFailed(f"{label} reverted: {name}({arg_text})", error_name=name, error_args=args)
     return TransactionFailed(f"{label} reverted: {fallback or data or 'no reason given'}")
 

@@ -17,7 +17,8 @@ class KeeperClientError(GridcoopError, RuntimeError):
 
     def __init__(self, status: int, message: str, field: str | None = None):
         self.status, self.field = status, field
-        super().__init__(f"keeper refused ({status}): {message}")
+        # status 0: no HTTP answer at all (the message says the keeper cannot be reached)
+        super().__init__(message if status == 0 else f"keeper refused ({status}): {message}")
 
 
 class KeeperClient:
@@ -29,7 +30,10 @@ class KeeperClient:
         try:
             r = self._http.request(method, path, **kw)
         except httpx.HTTPError as exc:
-            raise KeeperClientError(0, f"cannot reach the keeper at {self.base_url}: {exc}") from exc
+            reason = "connection refused" if "refused" in str(exc).lower() else (str(exc) or type(exc).__name__)
+            raise KeeperClientError(0, f"cannot reach the keeper at {self.base_url} ({reason}): is it running "
+                                       "(gridcoop keeper serve), and is the URL right (--keeper-url or "
+                                       "$GRIDCOOP_KEEPER_URL)?") from exc
         try:
             data = r.json()
         except ValueError:

@@ -121,6 +121,9 @@ class Database:
 
     def __init__(self, url: str = "sqlite:///keeper.db") -> None:
         kw: dict = {}
+        if url.startswith(("postgresql://", "postgres://")):
+            # psycopg 3 (the `postgres` extra), not SQLAlchemy's default psycopg2
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
         if url.startswith("sqlite"):
             kw["connect_args"] = {"check_same_thread": False, "timeout": 30}
         self.url = url

@@ -86,6 +86,7 @@ class Keeper:
         self.watt = w3.eth.contract(address=market.functions.watt().call(), abi=artifact_abi("WattToken"))
         self.txm = TxManager(w3, account, self.db, clock=clock, stuck_after=stuck_after)
         self._allowed: dict[str, bool] = {}
+        self._token_units: dict[str, tuple[int, str]] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
 
@@ -154,21 +155,38 @@ class Keeper:
                 return False
         return signed.recover_signer() == maker
 
+    def _units(self, token, amount: int) -> str:
+        """``amount`` base units of ``token`` as "12500000000000000000 base units (12.5 SKC)"."""
+        from decimal import Decimal
+
+        key = token.address
+        if key not in self._token_units:
+            try:
+                self._token_units[key] = (int(token.functions.decimals().call()), str(token.functions.symbol().call()))
+            except Exception:  # not an ERC-20 with metadata: base units only
+                self._token_units[key] = (0, "base units")
+        decimals, symbol = self._token_units[key]
+        if symbol == "base units":
+            return f"{amount} base units"
+        value = Decimal(amount) / (Decimal(10) ** decimals)
+        return f"{amount} base units ({format(value.normalize(), 'f') if value else '0'} {symbol})"
+
     def _check_funds(self, signed: SignedOrder) -> None:
         o = signed.order
         if o.is_sell:
-            token, need, what = self.watt, o.amount_wh * WATT_PER_WH, "WATT"
+            token, need = self.watt, o.amount_wh * WATT_PER_WH
         else:
             token = self.w3.eth.contract(address=o.payment_token, abi=self.watt.abi)
             # the most a buy order can pay: the ceiling of its whole value (the chain rounds per order)
-            need, what = payment_for(o.amount_wh, o.limit_price), "payment token"
+            need = payment_for(o.amount_wh, o.limit_price)
         bal = token.functions.balanceOf(o.maker).call()
         if bal < need:
-            raise OrderRejected("order.amount_wh", f"maker holds {bal} {what} base units, the order needs {need}")
+            raise OrderRejected("order.amount_wh", f"maker holds {self._units(token, bal)}, the order needs "
+                                                   f"{self._units(token, need)}")
         allowance = token.functions.allowance(o.maker, self.market.address).call()
         if allowance < need:
-            raise OrderRejected("order.maker", f"maker allows the market only {allowance} {what} base units, "
-                                               f"the order needs {need}: approve the market first")
+            raise OrderRejected("order.maker", f"maker allows the market only {self._units(token, allowance)}, "
+                                               f"the order needs {self._units(token, need)}: approve the market first")
 
     def cancel_order(self, order_hash: str, signature: bytes) -> D.OrderRow:
         """Off-chain cancel: ``signature`` is the maker's EIP-191 signature of the order hash bytes."""

@@ -141,5 +141,9 @@ def load_device_key(m: MeterConfig, *, source: str = "config") -> bytes:
     except FileNotFoundError as exc:
         raise ConfigError(f"key file {m.key_file} not found", source=source, key=f"meters[{m.name}].key_file") from exc
     except ValueError as exc:
+        if "MAC mismatch" in str(exc):
+            raise ConfigError(f"wrong passphrase for the key file {m.key_file}: the passphrase in "
+                              f"${m.key_passphrase_env} does not decrypt it; set the one it was made with "
+                              "(gridcoop meters keygen)", source=source, key=f"meters[{m.name}].key_file") from exc
         raise ConfigError(f"cannot decrypt {m.key_file}: {exc}", source=source,
                           key=f"meters[{m.name}].key_file") from exc

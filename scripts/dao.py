@@ -33,6 +33,7 @@ from gridcoop_sdk import dao as sdk
 from gridcoop_sdk.contracts import at
 from gridcoop_sdk.deployments import address_of
 from gridcoop_sdk.exceptions import GridcoopError, TransactionFailed
+from gridcoop_sdk.keys import account_from_hex
 
 KEY_ENV = "GRIDCOOP_MEMBER_KEY"
 
@@ -40,7 +41,10 @@ KEY_ENV = "GRIDCOOP_MEMBER_KEY"
 def _signer(account: Any) -> LocalAccount:
     """The member's key as an eth-account signer (the SDK signs and sends through web3)."""
     if os.environ.get(KEY_ENV):
-        return Account.from_key(os.environ[KEY_ENV])
+        try:
+            return account_from_hex(os.environ[KEY_ENV], KEY_ENV)
+        except GridcoopError as exc:
+            raise click.UsageError(str(exc)) from exc
     if account is None:
         raise click.UsageError(f"choose the member with --account (e.g. TEST::1) or set {KEY_ENV}")
     key = getattr(account, "private_key", None)
@@ -57,7 +61,7 @@ def _dao(provider: Any, name: str) -> tuple[Web3, sdk.Dao]:
     try:
         return w3, sdk.load_dao(w3, name)
     except GridcoopError as exc:
-        raise click.ClickException(f"{exc} — deploy the DAO first (gridcoop demo / deploy_dao)") from exc
+        raise click.ClickException(f"{exc} — deploy the region first (gridcoop region deploy, or gridcoop demo)") from exc
 
 
 def _run(fn, *args: Any, **kwargs: Any) -> Any:
@@ -159,7 +163,9 @@ def propose(ecosystem, network, provider, account, dao_name, description, calls,
 def vote(ecosystem, network, provider, account, dao_name, proposal_id, support):
     """Vote on an active proposal with the weight of your roles."""
     w3, d = _dao(provider, dao_name)
-    _run(sdk.vote, w3, _signer(account), d, proposal_id, support)
+    member = _signer(account)
+    _run(sdk.check_can_vote, w3, d, proposal_id)
+    _run(sdk.vote, w3, member, d, proposal_id, support)
     st = sdk.status(w3, d, proposal_id)
     click.echo(f"voted {support} on {proposal_id}: for {st['for']} / against {st['against']} / "
                f"abstain {st['abstain']} of {st['total_weight']} — {st['state']}")
@@ -172,7 +178,9 @@ def vote(ecosystem, network, provider, account, dao_name, proposal_id, support):
 def queue(ecosystem, network, provider, account, dao_name, proposal_id):
     """Queue a succeeded proposal (needed when the DAO has an execution delay)."""
     w3, d = _dao(provider, dao_name)
-    eta = _run(sdk.queue, w3, _signer(account), d, proposal_id)
+    member = _signer(account)
+    _run(sdk.require_proposal, d, proposal_id)
+    eta = _run(sdk.queue, w3, member, d, proposal_id)
     click.echo(f"proposal {proposal_id} queued; executable from {eta}")
 
 
@@ -183,7 +191,9 @@ def queue(ecosystem, network, provider, account, dao_name, proposal_id):
 def execute(ecosystem, network, provider, account, dao_name, proposal_id):
     """Execute a passed proposal (after its delay)."""
     w3, d = _dao(provider, dao_name)
-    receipt = _run(sdk.execute, w3, _signer(account), d, proposal_id)
+    member = _signer(account)
+    _run(sdk.check_can_execute, w3, d, proposal_id)
+    receipt = _run(sdk.execute, w3, member, d, proposal_id)
     click.echo(f"proposal {proposal_id} executed in block {receipt['blockNumber']} (gas {receipt['gasUsed']})")
 
 
@@ -194,7 +204,9 @@ def execute(ecosystem, network, provider, account, dao_name, proposal_id):
 def cancel(ecosystem, network, provider, account, dao_name, proposal_id):
     """Cancel your own proposal before it passes."""
     w3, d = _dao(provider, dao_name)
-    _run(sdk.cancel, w3, _signer(account), d, proposal_id)
+    member = _signer(account)
+    _run(sdk.require_proposal, d, proposal_id)
+    _run(sdk.cancel, w3, member, d, proposal_id)
     click.echo(f"proposal {proposal_id} canceled")
 
 
@@ -205,6 +217,8 @@ def cancel(ecosystem, network, provider, account, dao_name, proposal_id):
 def status(ecosystem, network, provider, dao_name, proposal_id, as_json):
     """Show one proposal (tally, deadline, state, calls) or list all."""
     w3, d = _dao(provider, dao_name)
+    if proposal_id:
+        _run(sdk.require_proposal, d, proposal_id)
     items = [_run(sdk.status, w3, d, proposal_id)] if proposal_id else sdk.proposals(w3, d)
     if as_json:
         click.echo(json.dumps(items, indent=2))

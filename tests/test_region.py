@@ -93,8 +93,8 @@ def test_gridcoop_deploy_cli_deploys_a_config_with_accounts(anvil, wallets, tmp_
     cfg = tmp_path / "kaede.yaml"
     cfg.write_text(yaml.safe_dump(data))
     env = {**os.environ, "GRIDCOOP_DEPLOYER_KEY": wallets[2].key.hex(), "GRIDCOOP_DEPLOYMENTS": str(tmp_path / "d")}
-    gridcoop = [sys.executable, "-m", "gridcoop_sdk.cli"]
-    proc = subprocess.run([*gridcoop, "deploy", "--config", str(cfg), "--rpc-url", anvil.url, "--chain-id",
+    gridcoop = [sys.executable, "-m", "gridcoop"]
+    proc = subprocess.run([*gridcoop, "region", "deploy", "--config", str(cfg), "--rpc-url", anvil.url, "--chain-id",
                            str(anvil.chain_id), "--keeper", wallets[1].address], env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -102,7 +102,7 @@ def test_gridcoop_deploy_cli_deploys_a_config_with_accounts(anvil, wallets, tmp_
     recorded = json.loads((tmp_path / "d" / f"{anvil.chain_id}.json").read_text())
     assert {"kaede.MeterRegistry", "kaede.Treasury", "kaede.CarbonReductionValue"} <= set(recorded)
     # a wrong chain id is refused before anything is sent
-    proc = subprocess.run([*gridcoop, "deploy", "--config", str(cfg), "--rpc-url", anvil.url, "--chain-id", "1",
+    proc = subprocess.run([*gridcoop, "region", "deploy", "--config", str(cfg), "--rpc-url", anvil.url, "--chain-id", "1",
                            "--keeper", wallets[1].address], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "chain id" in proc.stderr and "Traceback" not in proc.stderr
 

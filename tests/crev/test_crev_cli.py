@@ -6,13 +6,13 @@ import json
 
 from click.testing import CliRunner
 
-from gridcoop_sdk.cli import main
+from gridcoop.cli import main
 from gridcoop_sdk.crev import crev_amount
 from gridcoop_sdk.tx import send
 
 
 def _run(anvil, crev, deployments_dir, *args, key=None):
-    env = {"GRIDCOOP_PRIVATE_KEY": "0x" + bytes(key.key).hex()} if key else {}
+    env = {"GRIDCOOP_KEY": "0x" + bytes(key.key).hex()} if key else {}
     return CliRunner().invoke(
         main, ["crev", *args, "--rpc-url", anvil.url, "--region", "test", "--deployments", str(deployments_dir)],
         env=env, catch_exceptions=False)
@@ -61,7 +61,7 @@ def test_cli_refuses_bad_input_with_reasons(anvil, crev, issue, wallets, deploym
     out = _run(anvil, crev, deployments_dir, "retire", "lots", "--beneficiary-name", "x", key=alice)
     assert out.exit_code == 2 and "not a C-REV amount" in out.output
     out = _run(anvil, crev, deployments_dir, "retire", "1kg", "--beneficiary-name", "x")
-    assert out.exit_code == 2 and "set the environment variable GRIDCOOP_PRIVATE_KEY" in out.output
+    assert out.exit_code == 2 and "set the environment variable GRIDCOOP_KEY" in out.output
     out = _run(anvil, crev, deployments_dir, "retire", "0.5kg", "--beneficiary-name", "x", key=alice)
     assert out.exit_code == 1 and "below the minimum retirement 0.001 t-CO2e" in out.output
     out = _run(anvil, crev, deployments_dir, "retire", "1kg", key=alice)

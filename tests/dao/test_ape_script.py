@@ -49,6 +49,12 @@ def test_ape_script_proposes_votes_and_executes_a_fee_change(node, tmp_path):
                "--account", "TEST::1").stdout
     assert "proposal 1 created" in out
     assert "for 1 / against 0" in _ape(env, "vote", "1", "--support", "for", "--account", "TEST::1").stdout
+    early = _ape(env, "execute", "1", "--account", "TEST::1", ok=False)
+    text = early.stdout + early.stderr
+    assert early.returncode != 0 and "proposal 1 is still being voted on" in text and "voting ends at" in text, text
+    missing = _ape(env, "vote", "99", "--support", "for", "--account", "TEST::1", ok=False)
+    text = missing.stdout + missing.stderr
+    assert missing.returncode != 0 and "no proposal 99 in DAO default" in text and "is None" not in text, text
     repeat = _ape(env, "vote", "1", "--support", "for", "--account", "TEST::1", ok=False)
     assert repeat.returncode != 0 and "already voted on proposal 1" in repeat.stdout + repeat.stderr
     outsider = _ape(env, "vote", "1", "--support", "for", "--account", "TEST::5", ok=False)

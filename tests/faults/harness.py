@@ -1,7 +1,7 @@
 """Shared harness for the hostile-input, fault-injection and load tests.
 
-Everything is real: an anvil node on a loopback port, the keeper (``keeper serve`` with the
-reading relay) and the meter bridge (``meter-bridge run`` with ``pusher: http``) as *subprocesses*
+Everything is real: an anvil node on a loopback port, the keeper (``gridcoop keeper serve`` with the
+reading relay) and the meter bridge (``gridcoop bridge run`` with ``pusher: http``) as *subprocesses*
 (so SIGKILL is a real SIGKILL), the Modbus meter simulator on a real TCP port, and HTTP on
 loopback. Time: the chain's clock (what the market's gate closure uses) is moved with
 ``evm_setNextBlockTimestamp``; the meters' and the bridge's clock is a file the test rewrites.
@@ -208,9 +208,9 @@ def service_env(**extra: str) -> dict[str, str]:
 
 def keeper_service(stack: Stack, workdir: Path, *, port: int | None = None, poll: float = 0.2) -> tuple[Service, str]:
     port = port or free_port()
-    argv = [sys.executable, "-m", "keeper.cli", "serve", "--rpc-url", stack.url, "--market", stack.market.address,
+    argv = [sys.executable, "-m", "gridcoop", "keeper", "serve", "--rpc-url", stack.url, "--market", stack.market.address,
             "--db", f"sqlite:///{workdir}/keeper.db", "--port", str(port), "--poll", str(poll),
-            "--relay-registry", stack.registry.address]
+            "--registry", stack.registry.address]
     env = service_env(GRIDCOOP_KEEPER_KEY=stack.keeper.key.hex(), GRIDCOOP_RELAY_KEY=stack.relayer.key.hex())
     return Service("keeper", argv, env, workdir / "keeper.log"), f"http://127.0.0.1:{port}"
 
@@ -230,7 +230,7 @@ def bridge_service(stack: Stack, workdir: Path, keeper_url: str, modbus_port: in
         cfg["rpc_url"] = rpc_url
     (workdir / "gateway.yaml").write_text(yaml.safe_dump(cfg))
     env = service_env(**{f"FAULT_DEV_{i}": stack.devices[n].key.hex() for i, n in enumerate(names)})
-    argv = [sys.executable, "-m", "meter_bridge.cli", "run", "--config", str(workdir / "gateway.yaml"),
+    argv = [sys.executable, "-m", "gridcoop", "bridge", "run", "--config", str(workdir / "gateway.yaml"),
             "--clock-file", str(clock_path)]
     return Service("bridge", argv, env, workdir / "bridge.log")
 
@@ -257,7 +257,7 @@ class Run:
 
     def __init__(self, stack: Stack, workdir: Path, names: list[str], *, keeper_port: int | None = None,
                  gateway_rpc: bool = True):
-        from meter_bridge.cli import FileClock
+        from meter_bridge.clock import FileClock
         from meter_bridge.simulator import MeterSimulator
 
         self.stack, self.workdir, self.names = stack, workdir, names

@@ -1,5 +1,5 @@
-"""Fault injection against a real anvil on loopback, with the keeper (`keeper serve` + relay) and
-the bridge (`meter-bridge run`, pusher http) as subprocesses:
+"""Fault injection against a real anvil on loopback, with the keeper (`gridcoop keeper serve` + relay) and
+the bridge (`gridcoop bridge run`, pusher http) as subprocesses:
 
 - the node restarts while a settlement and a relayed readings batch are in its mempool;
 - a reorg (evm_snapshot/evm_revert) removes a settlement and a relayed readings batch;

@@ -1,5 +1,5 @@
-"""Bad config files and bad options for every CLI (`meter-bridge`, `keeper`, `gridcoop`): a clear
-message naming the file/key/option, a non-zero exit, never a traceback."""
+"""Bad config files and bad options for every area of the `gridcoop` CLI (bridge, meters, keeper,
+market, region, demo): a clear message naming the file/key/option, a non-zero exit, never a traceback."""
 
 from __future__ import annotations
 
@@ -10,12 +10,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from gridcoop.cli import main
 from gridcoop_sdk.chain import free_port
-from gridcoop_sdk.cli import main as gridcoop_main
 from gridcoop_sdk.exceptions import ConfigError
 from gridcoop_sdk.region_config import CONFIG_DIR, load_region
-from keeper.cli import main as keeper_main
-from meter_bridge.cli import main as bridge_main
 
 DEAD_RPC = "http://127.0.0.1:{port}"
 ADDR = "0x" + "12" * 20
@@ -88,7 +86,7 @@ def test_meter_bridge_run_refuses_bad_gateway_config(tmp_path, monkeypatch, name
         p.write_text(text)
     elif content is not None:
         p.write_bytes(content)
-    res = CliRunner().invoke(bridge_main, ["run", "--config", str(p)])
+    res = CliRunner().invoke(main, ["bridge", "run", "--config", str(p)])
     _check(res, expect)
     if content is not None and not isinstance(content, bytes):
         assert str(p) in res.output or "gw.yaml" in res.output or name in ("unknown-map", "rpc-down")
@@ -96,24 +94,24 @@ def test_meter_bridge_run_refuses_bad_gateway_config(tmp_path, monkeypatch, name
 
 def test_meter_bridge_other_commands(tmp_path, monkeypatch):
     r = CliRunner()
-    _check(r.invoke(bridge_main, ["run", "--config", str(tmp_path)]), "directory", 2)
-    _check(r.invoke(bridge_main, ["run"]), "--config", 2)
-    _check(r.invoke(bridge_main, ["simulate", "--households", "0"]), "--households", 2)
-    _check(r.invoke(bridge_main, ["simulate", "--port", "99999"]), "--port", 2)
-    _check(r.invoke(bridge_main, ["simulate", "--speed", "-3"]), "--speed", 2)
-    _check(r.invoke(bridge_main, ["status"]), "--config or --outbox", 2)
-    _check(r.invoke(bridge_main, ["status", "--outbox", str(tmp_path / "none.sqlite")]), "no outbox")
+    _check(r.invoke(main, ["bridge", "run", "--config", str(tmp_path)]), "directory", 2)
+    _check(r.invoke(main, ["bridge", "run"]), "--config", 2)
+    _check(r.invoke(main, ["bridge", "simulate", "--households", "0"]), "--households", 2)
+    _check(r.invoke(main, ["bridge", "simulate", "--port", "99999"]), "--port", 2)
+    _check(r.invoke(main, ["bridge", "simulate", "--speed", "-3"]), "--speed", 2)
+    _check(r.invoke(main, ["bridge", "status"]), "--config or --outbox", 2)
+    _check(r.invoke(main, ["bridge", "status", "--outbox", str(tmp_path / "none.sqlite")]), "no outbox")
     (tmp_path / "junk.sqlite").write_bytes(b"this is not a database" * 100)
-    _check(r.invoke(bridge_main, ["status", "--outbox", str(tmp_path / "junk.sqlite")]), "outbox")
+    _check(r.invoke(main, ["bridge", "status", "--outbox", str(tmp_path / "junk.sqlite")]), "outbox")
     monkeypatch.delenv("METER_KEY_PASSPHRASE", raising=False)
-    _check(r.invoke(bridge_main, ["keygen", "--out", str(tmp_path / "k.json")]), "METER_KEY_PASSPHRASE", 2)
+    _check(r.invoke(main, ["meters", "keygen", "--out", str(tmp_path / "k.json")]), "METER_KEY_PASSPHRASE", 2)
     monkeypatch.setenv("GRIDCOOP_REGISTRAR_KEY", KEY)
-    base = ["register", "--rpc-url", DEAD_RPC.format(port=free_port()), "--meter", "x", "--signer", ADDR,
+    base = ["meters", "register", "--rpc-url", DEAD_RPC.format(port=free_port()), "--meter", "x", "--signer", ADDR,
             "--owner", ADDR, "--kind", "consumer"]
-    _check(r.invoke(bridge_main, base + ["--rated-power-w", "100"]), "connection refused")
-    _check(r.invoke(bridge_main, base + ["--rated-power-w", "lots"]), "--rated-power-w", 2)
+    _check(r.invoke(main, base + ["--rated-power-w", "100"]), "connection refused")
+    _check(r.invoke(main, base + ["--rated-power-w", "lots"]), "--rated-power-w", 2)
     monkeypatch.setenv("GRIDCOOP_REGISTRAR_KEY", "nothex")
-    _check(r.invoke(bridge_main, base + ["--rated-power-w", "100"]), "GRIDCOOP_REGISTRAR_KEY")
+    _check(r.invoke(main, base + ["--rated-power-w", "100"]), "GRIDCOOP_REGISTRAR_KEY")
 
 
 def test_keeper_cli_refuses_bad_options(anvil, w3, deployer, tmp_path, monkeypatch, deployments_dir):
@@ -125,37 +123,38 @@ def test_keeper_cli_refuses_bad_options(anvil, w3, deployer, tmp_path, monkeypat
     r = CliRunner()
     dead = DEAD_RPC.format(port=free_port())
     monkeypatch.setenv("GRIDCOOP_KEEPER_KEY", KEY)
-    serve = ["serve", "--db", f"sqlite:///{tmp_path}/k.db"]
-    _check(r.invoke(keeper_main, serve + ["--rpc-url", dead, "--market", ADDR]), "connection refused")
-    _check(r.invoke(keeper_main, serve + ["--rpc-url", anvil.url, "--market", "nonsense"]), "--market")
-    _check(r.invoke(keeper_main, serve + ["--rpc-url", anvil.url, "--market", ADDR]), "no contract")
-    _check(r.invoke(keeper_main, serve + ["--rpc-url", anvil.url, "--market", ADDR, "--chain-id", "5"]), "chain")
-    _check(r.invoke(keeper_main, serve + ["--rpc-url", anvil.url, "--port", "99999"]), "--port", 2)
-    _check(r.invoke(keeper_main, serve + ["--rpc-url", anvil.url, "--poll", "-1"]), "--poll", 2)
-    _check(r.invoke(keeper_main, serve + ["--rpc-url", anvil.url, "--speed", "0"]), "--speed", 2)
-    _check(r.invoke(keeper_main, serve + ["--rpc-url", anvil.url, "--mode", "vickrey"]), "--mode", 2)
-    _check(r.invoke(keeper_main, ["serve", "--rpc-url", anvil.url, "--market", market, "--db", "nonsense://x"]),
+    serve = ["keeper", "serve", "--db", f"sqlite:///{tmp_path}/k.db"]
+    _check(r.invoke(main, serve + ["--rpc-url", dead, "--market", ADDR]), "connection refused")
+    _check(r.invoke(main, serve + ["--rpc-url", anvil.url, "--market", "nonsense"]), "--market")
+    _check(r.invoke(main, serve + ["--rpc-url", anvil.url, "--market", ADDR]), "no contract")
+    _check(r.invoke(main, serve + ["--rpc-url", anvil.url, "--market", ADDR, "--chain-id", "5"]), "chain")
+    _check(r.invoke(main, serve + ["--rpc-url", anvil.url, "--port", "99999"]), "--port", 2)
+    _check(r.invoke(main, serve + ["--rpc-url", anvil.url, "--poll", "-1"]), "--poll", 2)
+    _check(r.invoke(main, serve + ["--rpc-url", anvil.url, "--speed", "0"]), "--speed", 2)
+    _check(r.invoke(main, serve + ["--rpc-url", anvil.url, "--mode", "vickrey"]), "--mode", 2)
+    _check(r.invoke(main, ["keeper", "serve", "--rpc-url", anvil.url, "--market", market, "--db", "nonsense://x"]),
            "--db")
-    _check(r.invoke(keeper_main, ["serve", "--rpc-url", anvil.url, "--market", market, "--db",
+    _check(r.invoke(main, ["keeper", "serve", "--rpc-url", anvil.url, "--market", market, "--db",
                                   f"sqlite:///{tmp_path}/no/such/dir/k.db"]), "--db")
-    for reg in ("0xnonsense", ADDR, "sakura.NoSuchRecord"):
-        _check(r.invoke(keeper_main, serve + ["--rpc-url", anvil.url, "--market", market, "--relay-registry", reg,
-                                              "--port", str(free_port())]), "relay")
+    for relay, expect in ((["--registry", "0xnonsense"], "--registry"), (["--registry", ADDR], "no contract"),
+                          (["--region", "nosuch", "--relay"], "no region 'nosuch'")):
+        _check(r.invoke(main, serve + ["--rpc-url", anvil.url, "--market", market, *relay,
+                                       "--port", str(free_port())], env={"GRIDCOOP_RELAY_KEY": KEY}), expect)
     monkeypatch.setenv("GRIDCOOP_KEEPER_KEY", "not-a-key")
-    _check(r.invoke(keeper_main, serve + ["--rpc-url", anvil.url, "--market", market]), "GRIDCOOP_KEEPER_KEY")
+    _check(r.invoke(main, serve + ["--rpc-url", anvil.url, "--market", market]), "GRIDCOOP_KEEPER_KEY")
     monkeypatch.delenv("GRIDCOOP_KEEPER_KEY")
-    _check(r.invoke(keeper_main, serve + ["--rpc-url", anvil.url, "--market", market]), "GRIDCOOP_KEEPER_KEY", 2)
+    _check(r.invoke(main, serve + ["--rpc-url", anvil.url, "--market", market]), "GRIDCOOP_KEEPER_KEY", 2)
     url = f"http://127.0.0.1:{free_port()}"
-    _check(r.invoke(keeper_main, ["status", "--url", url]), "cannot reach the keeper")
+    _check(r.invoke(main, ["keeper", "status", "--keeper-url", url]), "cannot reach the keeper")
     monkeypatch.setenv("GRIDCOOP_KEY", KEY)
-    _check(r.invoke(keeper_main, ["order", "buy", "lots", "--price", "3", "--token", ADDR, "--url", url]), "AMOUNT", 2)
-    _check(r.invoke(keeper_main, ["order", "buy", "-5kWh", "--price", "3", "--token", ADDR, "--url", url]), "AMOUNT", 2)
-    _check(r.invoke(keeper_main, ["order", "buy", "1kWh", "--price", "-3", "--token", ADDR, "--url", url]),
+    _check(r.invoke(main, ["market", "order", "buy", "lots", "--price", "3", "--token", ADDR, "--keeper-url", url]), "AMOUNT", 2)
+    _check(r.invoke(main, ["market", "order", "buy", "-5kWh", "--price", "3", "--token", ADDR, "--keeper-url", url]), "AMOUNT", 2)
+    _check(r.invoke(main, ["market", "order", "buy", "1kWh", "--price", "-3", "--token", ADDR, "--keeper-url", url]),
            "--price", 2)
-    _check(r.invoke(keeper_main, ["order", "buy", "1kWh", "--price", "3", "--token", ADDR, "--url", url,
+    _check(r.invoke(main, ["market", "order", "buy", "1kWh", "--price", "3", "--token", ADDR, "--keeper-url", url,
                                   "--interval", "soon"]), "cannot reach")
-    _check(r.invoke(keeper_main, ["results", "abc"]), "INTERVAL_ID", 2)
-    _check(r.invoke(keeper_main, ["settle", "--rpc-url", anvil.url, "--market", ADDR, "--interval", "-1",
+    _check(r.invoke(main, ["market", "results", "abc"]), "INTERVAL_ID", 2)
+    _check(r.invoke(main, ["keeper", "settle", "--rpc-url", anvil.url, "--market", ADDR, "--interval", "-1",
                                   "--db", f"sqlite:///{tmp_path}/k.db"]), "--interval", 2)
 
 
@@ -180,21 +179,21 @@ def test_gridcoop_cli_refuses_bad_input(tmp_path, monkeypatch):
     p = tmp_path / "region.yaml"
     p.write_text("slug: [unclosed\n")
     monkeypatch.setenv("GRIDCOOP_DEPLOYER_KEY", KEY)
-    _check(r.invoke(gridcoop_main, ["deploy", "--config", str(p), "--rpc-url", "http://127.0.0.1:9",
-                                    "--keeper", ADDR]), "not valid YAML")
-    _check(r.invoke(gridcoop_main, ["deploy", "--config", "no-such-region", "--rpc-url", "http://127.0.0.1:9",
-                                    "--keeper", ADDR]), "no-such-region")
-    _check(r.invoke(gridcoop_main, ["deploy", "--config", "sakura", "--rpc-url", DEAD_RPC.format(port=free_port()),
-                                    "--keeper", ADDR]), "connection refused")
-    _check(r.invoke(gridcoop_main, ["demo", "--intervals", "0"]), "--intervals", 2)
-    _check(r.invoke(gridcoop_main, ["demo", "--config", str(p)]), "not valid YAML")
-    _check(r.invoke(gridcoop_main, ["no-such-command"]), "no such command", 2)
+    _check(r.invoke(main, ["region", "deploy", "--config", str(p), "--rpc-url", "http://127.0.0.1:9",
+                           "--keeper", ADDR]), "not valid YAML")
+    _check(r.invoke(main, ["region", "deploy", "--config", "no-such-region", "--rpc-url", "http://127.0.0.1:9",
+                           "--keeper", ADDR]), "no-such-region")
+    _check(r.invoke(main, ["region", "deploy", "--config", "example", "--rpc-url", DEAD_RPC.format(port=free_port()),
+                           "--keeper", ADDR]), "connection refused")
+    _check(r.invoke(main, ["demo", "--intervals", "0"]), "--intervals", 2)
+    _check(r.invoke(main, ["demo", "--config", str(p)]), "not valid YAML")
+    _check(r.invoke(main, ["no-such-command"]), "no such command", 2)
 
 
 @pytest.mark.parametrize("argv", [
-    ["meter_bridge.cli", "run", "--config", "/nonexistent/gw.yaml"],
-    ["keeper.cli", "serve", "--rpc-url", "http://127.0.0.1:9", "--market", ADDR],
-    ["gridcoop_sdk.cli", "deploy", "--config", "/nonexistent/r.yaml", "--rpc-url", "http://127.0.0.1:9",
+    ["gridcoop", "bridge", "run", "--config", "/nonexistent/gw.yaml"],
+    ["gridcoop", "keeper", "serve", "--rpc-url", "http://127.0.0.1:9", "--market", ADDR],
+    ["gridcoop", "region", "deploy", "--config", "/nonexistent/r.yaml", "--rpc-url", "http://127.0.0.1:9",
      "--keeper", ADDR],
 ])
 def test_real_console_processes_exit_cleanly(argv):

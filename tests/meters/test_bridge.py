@@ -18,7 +18,7 @@ from gridcoop_sdk.chain import connect, free_port
 from gridcoop_sdk.contracts import deploy
 from gridcoop_sdk.meters import deploy_meters, register_meter
 from gridcoop_sdk.readings import ReadingSigner, SignedReading, meter_id
-from meter_bridge.cli import FileClock
+from meter_bridge.clock import FileClock
 from meter_bridge.gateway import Gateway, Site
 from meter_bridge.intervals import IntervalBuilder
 from meter_bridge.outbox import Outbox
@@ -180,7 +180,7 @@ def test_sigkill_between_signing_and_pushing_and_in_flight(anvil, w3, deployer, 
 
     def start(fault: str = "") -> subprocess.Popen:
         e = dict(env, METER_BRIDGE_FAULT=fault)
-        return subprocess.Popen([sys.executable, "-m", "meter_bridge.cli", "run", "--config", str(tmp_path / "gw.yaml"),
+        return subprocess.Popen([sys.executable, "-m", "gridcoop", "bridge", "run", "--config", str(tmp_path / "gw.yaml"),
                                  "--clock-file", str(clock_path)], env=e, stdout=subprocess.DEVNULL,
                                 stderr=open(tmp_path / "gw.log", "ab"))
 
@@ -273,16 +273,16 @@ def test_http_relay_path_end_to_end(w3, deployer, wallets, watt, deployments_dir
 def test_cli_register_and_status(anvil, w3, deployer, wallets, watt, deployments_dir, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
+    from gridcoop.cli import main
     from gridcoop_sdk.meters import SubmitResult, get_meter
     from gridcoop_sdk.readings import Reading
-    from meter_bridge.cli import main
 
     registry = deploy_meters(w3, deployer, watt)
     runner = CliRunner()
     monkeypatch.setenv("METER_KEY_PASSPHRASE", "pw")
-    assert runner.invoke(main, ["keygen", "--out", str(tmp_path / "dev.json")]).exit_code == 0
+    assert runner.invoke(main, ["meters", "keygen", "--out", str(tmp_path / "dev.json")]).exit_code == 0
     monkeypatch.setenv("GRIDCOOP_REGISTRAR_KEY", deployer.key.hex())
-    res = runner.invoke(main, ["register", "--rpc-url", anvil.url, "--registry", registry.address,
+    res = runner.invoke(main, ["meters", "register", "--rpc-url", anvil.url, "--registry", registry.address,
                                "--meter", "house-9", "--key-file", str(tmp_path / "dev.json"),
                                "--owner", wallets[6].address, "--kind", "prosumer", "--colour", "wind",
                                "--certified", "--rated-power-w", "7000", "--location", "xn76"])
@@ -291,10 +291,13 @@ def test_cli_register_and_status(anvil, w3, deployer, wallets, watt, deployments
     assert (m["owner"], m["colour"], m["certified"], m["rated_power_w"]) == (wallets[6].address, "wind", True, 7000)
     # A registrar without the role gets the decoded error, not a traceback.
     monkeypatch.setenv("GRIDCOOP_REGISTRAR_KEY", wallets[5].key.hex())
-    res = runner.invoke(main, ["register", "--rpc-url", anvil.url, "--registry", registry.address,
+    res = runner.invoke(main, ["meters", "register", "--rpc-url", anvil.url, "--registry", registry.address,
                                "--meter", "house-10", "--signer", wallets[5].address, "--owner", wallets[6].address,
                                "--kind", "consumer", "--rated-power-w", "7000"])
     assert res.exit_code == 1 and "AccessControlUnauthorizedAccount" in res.output
+    # the role by its name, not its hash
+    assert "lacks REGISTRAR_ROLE" in res.output
+    assert bytes(registry.functions.REGISTRAR_ROLE().call()).hex() not in res.output
 
     ob = Outbox(tmp_path / "o.sqlite")
     r = Reading(meter_id=meter_id("house-9"), sequence=5, interval_start=4500, interval_end=5400, generation_wh=1,
@@ -303,7 +306,7 @@ def test_cli_register_and_status(anvil, w3, deployer, wallets, watt, deployments
     ob.add("house-9", s, None)
     ob.mark(SubmitResult(rejected=[(s.key()[0], 5, "BadSignature")]))
     ob.close()
-    res = runner.invoke(main, ["status", "--outbox", str(tmp_path / "o.sqlite")])
+    res = runner.invoke(main, ["bridge", "status", "--outbox", str(tmp_path / "o.sqlite")])
     assert res.exit_code == 0 and "refused house-9 sequence 5: BadSignature" in res.output
     assert "pending:  0" in res.output
 

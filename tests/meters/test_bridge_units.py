@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from click.testing import CliRunner
 
+from gridcoop.cli import main
 from gridcoop_sdk.exceptions import ConfigError
 from gridcoop_sdk.readings import Reading, meter_id, sign_reading
-from meter_bridge.cli import main
 from meter_bridge.config import load_config
 from meter_bridge.intervals import IntervalBuilder, SiteSample
 from meter_bridge.pushers import HttpPusher, PushError
@@ -105,19 +105,20 @@ def test_config_errors_name_file_and_key(tmp_path):
 
 def test_cli_help_for_every_command():
     runner = CliRunner()
-    for cmd in ("run", "simulate", "keygen", "status", "register"):
-        res = runner.invoke(main, [cmd, "--help"])
+    for cmd in (("bridge", "run"), ("bridge", "simulate"), ("meters", "keygen"), ("bridge", "status"),
+                ("meters", "register")):
+        res = runner.invoke(main, [*cmd, "--help"])
         assert res.exit_code == 0 and "--" in res.output, cmd
 
 
 def test_keygen_writes_encrypted_keystore(tmp_path, monkeypatch):
     monkeypatch.setenv("METER_KEY_PASSPHRASE", "correct horse")
     runner = CliRunner()
-    res = runner.invoke(main, ["keygen", "--out", str(tmp_path / "k.json")])
+    res = runner.invoke(main, ["meters", "keygen", "--out", str(tmp_path / "k.json")])
     assert res.exit_code == 0, res.output
     ks = json.loads((tmp_path / "k.json").read_text())
     assert "crypto" in ks and res.output.strip().lower().endswith(ks["address"].lower())
-    res = runner.invoke(main, ["keygen", "--out", str(tmp_path / "k.json")])
+    res = runner.invoke(main, ["meters", "keygen", "--out", str(tmp_path / "k.json")])
     assert res.exit_code != 0 and "refusing to overwrite" in res.output
 
 

@@ -1,12 +1,12 @@
-"""``gridcoop battery …`` against anvil: a user deposits, sees what is owed, withdraws, owners claim,
+"""``gridcoop storage …`` against anvil: a user deposits, sees what is owed, withdraws, owners claim,
 anyone pays a payee its credit with ``claim --for``."""
 
 from __future__ import annotations
 
 from click.testing import CliRunner
 
+from gridcoop.cli import main
 from gridcoop_sdk import storage as st_sdk
-from gridcoop_sdk.cli import main
 
 
 def _run(env, *args, key=None):
@@ -14,7 +14,7 @@ def _run(env, *args, key=None):
     envvars = {"GRIDCOOP_RPC_URL": env.w3.provider.endpoint_uri}
     if key is not None:
         envvars["GRIDCOOP_KEY"] = "0x" + bytes(key).hex()
-    return runner.invoke(main, ["battery", *args, "--storage", env.storage.address], env=envvars)
+    return runner.invoke(main, ["storage", *args, "--storage", env.storage.address], env=envvars)
 
 
 def test_cli_deposit_owed_withdraw_claim(env):
@@ -71,5 +71,5 @@ def test_cli_claim_for_pays_the_payee_not_the_sender(env):
     assert r.exit_code != 0 and f"nothing credited to {platform.address}" in r.output
     r = _run(env, "claim", "--for", "0x1234", key=stranger.key)
     assert r.exit_code != 0 and "not an address" in r.output and "Traceback" not in r.output
-    r = CliRunner().invoke(main, ["battery", "claim", "--help"])
+    r = CliRunner().invoke(main, ["storage", "claim", "--help"])
     assert r.exit_code == 0 and "--for ADDRESS" in r.output and "ContributionShares" in r.output

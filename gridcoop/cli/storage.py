@@ -1,31 +1,24 @@
-"""``gridcoop battery …``: community-battery commands (status, deposit, withdraw, owed, pay, claim, grant).
+"""``gridcoop storage …``: community batteries (status, deposit, withdraw, owed, pay, claim, grant).
 
-``claim --for ADDRESS`` pays a payee that cannot send transactions (a region's ContributionShares).
-
-Every command takes ``--rpc-url`` (or ``GRIDCOOP_RPC_URL``) and finds the storage contract by
-``--storage ADDRESS`` or by its record in ``deployments/<chainId>.json`` (``--record``, default
-``BatteryStorage``; a region's is ``<region>.BatteryStorage``). Commands that send a transaction
-read the sender's private key from the environment variable named by ``--key-env``
-(default ``GRIDCOOP_KEY``) — never from the command line, where it would land in shell history.
+The battery contract is the region's ``BatteryStorage`` (``--region``), or ``--storage ADDRESS``
+for one deployed outside a region. Logic: :mod:`gridcoop_sdk.storage`.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from decimal import Decimal
 
 import click
-from eth_account import Account
 from web3 import Web3
 
-from . import storage as st
-from .chain import connect
-from .contracts import at
-from .exceptions import GridcoopError
-from .units import parse_energy
+from gridcoop_sdk import storage as st
+from gridcoop_sdk.units import parse_energy
+
+from .common import Chain, account_from_env, chain_options, checked_address, group, key_env_option
 
 TSL_UNIT = Decimal(10**18)
+KEY_ENV = "GRIDCOOP_KEY"
 
 
 def _tsl(amount: int) -> str:
@@ -66,30 +59,19 @@ def common(send: bool):
     """Options every battery command shares; ``send`` adds the key option."""
 
     def deco(fn):
-        @click.option("--rpc-url", envvar="GRIDCOOP_RPC_URL", default="http://127.0.0.1:8545", show_default=True,
-                      metavar="URL", help="JSON-RPC endpoint of the chain (env GRIDCOOP_RPC_URL).")
         @click.option("--storage", "storage_addr", default=None, metavar="ADDRESS",
-                      help="BatteryStorage address (default: looked up in deployments/<chainId>.json).")
-        @click.option("--record", default="BatteryStorage", show_default=True,
-                      help="Deployment record name to look up when --storage is not given.")
+                      help="BatteryStorage address, for one deployed outside a region "
+                           "(default: the region's BatteryStorage).")
+        @chain_options
         @functools.wraps(fn)
-        def wrapper(rpc_url, storage_addr, record, **kw):
-            try:
-                w3 = connect(rpc_url)
-                contract = at(w3, "BatteryStorage", storage_addr, record_name=record)
-                if send:
-                    env = kw.pop("key_env")
-                    key = os.environ.get(env)
-                    if not key:
-                        raise click.UsageError(f"set the environment variable {env} to the sender's hex private key")
-                    kw["account"] = Account.from_key(key)
-                return fn(w3=w3, storage=contract, **kw)
-            except GridcoopError as exc:
-                raise click.ClickException(str(exc)) from exc
+        def wrapper(chain: Chain, storage_addr, **kw):
+            if send:
+                kw["account"] = account_from_env(kw.pop("key_env"), "the sender")
+            contract = chain.contract("BatteryStorage", storage_addr, "--storage")
+            return fn(w3=chain.w3, storage=contract, **kw)
 
         if send:
-            wrapper = click.option("--key-env", default="GRIDCOOP_KEY", show_default=True, metavar="VAR",
-                                   help="Environment variable holding the sender's hex private key.")(wrapper)
+            wrapper = key_env_option(KEY_ENV, "the sender")(wrapper)
         return wrapper
 
     return deco
@@ -98,27 +80,29 @@ def common(send: bool):
 battery_arg = click.argument("battery_id", type=click.IntRange(min=1), metavar="BATTERY_ID")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def battery() -> None:
+@group("storage")
+def storage() -> None:
     """Community batteries: keep WATT in a battery for a TSL fee per 15-minute slot.
 
     Fees: every started slot costs Wh × rate / 1000 TSL base units (rate per kWh per slot).
-    Each fee is split 80% owners (by share) / 10% marketing / 10% platform.
+    Each fee is split 80% owners (by share) / 10% marketing / 10% platform. Commands that send a
+    transaction sign with the key in $GRIDCOOP_KEY (see --key-env).
     """
 
 
-@battery.command()
+@storage.command()
 @battery_arg
 @click.option("--user", default=None, metavar="ADDRESS", help="Also show this account's stored energy and fees owed.")
 @common(send=False)
 def status(w3, storage, battery_id: int, user: str | None) -> None:
     """Show a battery: meter, capacity, stored energy, efficiency, fee rate, owners."""
+    user = checked_address(user, "--user")
     info = st.battery_info(storage, battery_id)
     click.echo(f"battery {battery_id} at {storage.address} (chain {w3.eth.chain_id})")
     click.echo(f"  meter        {st.bytes32_text(info.meter_id)}")
     click.echo(f"  capacity     {info.capacity_wh:,} Wh   stored {info.stored_wh:,} Wh   free {info.free_wh:,} Wh")
     click.echo(f"  efficiency   {info.efficiency_bps / 100:.2f} %   active {info.active}")
-    click.echo(f"  fee rate     {info.fee_rate} TSL base units per kWh per slot")
+    click.echo(f"  fee rate     {Decimal(info.fee_rate) / TSL_UNIT:f} TSL per kWh per slot ({info.fee_rate} base units)")
     total = sum(s for _, s in info.owners)
     for addr, share in info.owners:
         click.echo(f"  owner        {addr}  share {share}/{total}  claimable {_tsl(st.claimable(storage, addr))}")
@@ -127,7 +111,7 @@ def status(w3, storage, battery_id: int, user: str | None) -> None:
                    f"owes {_tsl(st.owed(storage, battery_id, user))}")
 
 
-@battery.command()
+@storage.command()
 @battery_arg
 @click.argument("energy", callback=_energy, metavar="ENERGY")
 @click.option("--colour", default=None, help="Source of the energy for traceability (solar, wind, …).")
@@ -139,7 +123,7 @@ def deposit(w3, storage, account, battery_id: int, energy: int, colour: str | No
                f"fees now owed: {_tsl(st.owed(storage, battery_id, account.address))}")
 
 
-@battery.command()
+@storage.command()
 @battery_arg
 @click.argument("energy", callback=_energy, metavar="ENERGY")
 @click.option("--no-approve", is_flag=True, help="Do not approve TSL for the fees (use prepaid TSL only).")
@@ -151,7 +135,7 @@ def withdraw(w3, storage, account, battery_id: int, energy: int, no_approve: boo
                f"{energy - out:,} Wh lost (burnt)")
 
 
-@battery.command()
+@storage.command()
 @battery_arg
 @click.argument("user", metavar="ADDRESS")
 @common(send=False)
@@ -163,7 +147,7 @@ def owed(w3, storage, battery_id: int, user: str) -> None:  # noqa: ARG001
                f"{_tsl(st.owed(storage, battery_id, user))}")
 
 
-@battery.command()
+@storage.command()
 @battery_arg
 @click.option("--prepay", "prepay_amount", default=None, metavar="TSL",
               help="Instead of paying now, prepay this much TSL (e.g. 2.5) for future fees.")
@@ -179,7 +163,7 @@ def pay(w3, storage, account, battery_id: int, prepay_amount: str | None) -> Non
     click.echo(f"paid {_tsl(paid)} for battery {battery_id}" if paid else "nothing owed")
 
 
-@battery.command()
+@storage.command()
 @click.option("--for", "payee", default=None, metavar="ADDRESS",
               help="Pay the fee parts credited to ADDRESS out to ADDRESS (not to you; you pay only the gas). "
                    "For payees that cannot send a transaction themselves: a region's ContributionShares "
@@ -205,7 +189,7 @@ def claim(w3, storage, account, payee: str | None) -> None:
     click.echo(f"paid {_tsl(st.claim_for(w3, account, storage, payee))} to {payee}")
 
 
-@battery.command()
+@storage.command()
 @common(send=True)
 def grant(w3, storage, account) -> None:
     """Claim your one-time welcome grant of TSL (registered co-op participants only)."""

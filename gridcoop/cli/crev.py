@@ -1,27 +1,16 @@
-"""``gridcoop crev …``: retire C-REV, trace a retirement certificate, show lot balances and the
-emission-factor schedule.
-
-The token is found by ``--crev ADDRESS`` or, without it, at ``<region>.CarbonReductionValue`` in the
-deployments file of the connected chain. Keys are never passed on the command line: commands that
-send a transaction read the private key from the environment variable named by ``--key-env``.
-"""
+"""``gridcoop crev …``: C-REV balances by lot, retirement into a certificate, the trace of a
+certificate, and the emission-factor schedule. Logic: :mod:`gridcoop_sdk.crev`."""
 
 from __future__ import annotations
 
 import json
-import os
-import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import click
-from eth_account import Account
-from web3 import Web3
 
-from .chain import connect
-from .crev import (
+from gridcoop_sdk.crev import (
     Crev,
     balance,
     emission_factor_schedule,
@@ -33,45 +22,23 @@ from .crev import (
     set_emission_factor,
     trace,
 )
-from .exceptions import GridcoopError
-from .units import INTERVAL_SECONDS
+from gridcoop_sdk.units import INTERVAL_SECONDS
 
-DEFAULT_KEY_ENV = "GRIDCOOP_PRIVATE_KEY"
+from .common import Chain, account_from_env, chain_options, checked_address, group, key_env_option
+
+KEY_ENV = "GRIDCOOP_KEY"
 
 
-def _connection_options(fn):
-    fn = click.option("--deployments", "deployments_dir", type=click.Path(file_okay=False, path_type=Path),
-                      default=None, help="Folder of deployments/<chainId>.json (default: the project's "
-                      "deployments/, or $GRIDCOOP_DEPLOYMENTS).")(fn)
-    fn = click.option("--region", default="default", show_default=True,
-                      help="Region whose recorded C-REV to use when --crev is not given.")(fn)
+def _crev_options(fn):
     fn = click.option("--crev", "crev_address", default=None, metavar="ADDRESS",
-                      help="C-REV token address (default: the recorded <region>.CarbonReductionValue).")(fn)
-    fn = click.option("--rpc-url", envvar="GRIDCOOP_RPC_URL", default="http://127.0.0.1:8545", show_default=True,
-                      metavar="URL", help="JSON-RPC URL of the node (or $GRIDCOOP_RPC_URL).")(fn)
-    return fn
+                      help="C-REV token address, for a token deployed outside a region "
+                           "(default: the region's CarbonReductionValue).")(fn)
+    return chain_options(fn)
 
 
-def _key_option(fn):
-    return click.option("--key-env", default=DEFAULT_KEY_ENV, show_default=True, metavar="NAME",
-                        help="Environment variable holding the sender's private key (hex).")(fn)
-
-
-def _open(rpc_url: str, crev_address: str | None, region: str, deployments_dir: Path | None) -> tuple[Web3, Crev]:
-    w3 = connect(rpc_url)
-    if crev_address is not None and not Web3.is_address(crev_address):
-        raise click.BadParameter(f"{crev_address!r} is not an address", param_hint="--crev")
-    return w3, load_crev(w3, crev_address, region=region, directory=deployments_dir)
-
-
-def _account(key_env: str):
-    key = os.environ.get(key_env)
-    if not key:
-        raise click.UsageError(f"no private key: set the environment variable {key_env} (see --key-env)")
-    try:
-        return Account.from_key(key.strip())
-    except Exception as exc:  # malformed hex, wrong length
-        raise click.UsageError(f"${key_env} does not hold a valid private key ({type(exc).__name__})") from exc
+def _open(chain: Chain, crev_address: str | None) -> Crev:
+    address = chain.address("CarbonReductionValue", crev_address, "--crev")
+    return load_crev(chain.w3, address, directory=chain.deployments_dir)
 
 
 def _time(value: str | None, name: str) -> int | None:
@@ -90,14 +57,6 @@ def _time(value: str | None, name: str) -> int | None:
     return int(dt.timestamp())
 
 
-def _run(fn, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except GridcoopError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-
-
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, bytes):
         return "0x" + obj.hex()
@@ -108,9 +67,13 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@group("crev")
 def crev() -> None:
-    """C-REV carbon-reduction value: retire, trace a certificate, balances by lot, emission factor."""
+    """C-REV carbon-reduction value: balances by lot, retire, trace a certificate, emission factor.
+
+    1 C-REV = 1 t-CO2e avoided; amounts are written 0.5, 0.5t, 450kg, 12g or 123units. Commands
+    that send a transaction sign with the key in $GRIDCOOP_KEY (see --key-env).
+    """
 
 
 @crev.command("retire")
@@ -126,11 +89,11 @@ def crev() -> None:
 @click.option("--holder", default=None, metavar="ADDRESS",
               help="Retire this holder's C-REV through the allowance it gave the sender (retireFrom); "
                    "the certificate goes to the holder.")
-@_key_option
-@_connection_options
+@key_env_option(KEY_ENV, "the retiring holder")
+@_crev_options
 def retire_cmd(amount: str, beneficiary: str | None, beneficiary_name: str, message: str,
                period_start: str | None, period_end: str | None, holder: str | None, key_env: str,
-               rpc_url: str, crev_address: str | None, region: str, deployments_dir: Path | None) -> None:
+               chain: Chain, crev_address: str | None) -> None:
     """Retire AMOUNT of C-REV (t-CO2e: 0.5, 0.5t, 450kg, 12g or 123units) into a certificate.
 
     The burnt C-REV is gone for good; the certificate NFT cannot be transferred. The beneficiary
@@ -140,17 +103,16 @@ def retire_cmd(amount: str, beneficiary: str | None, beneficiary_name: str, mess
         units = parse_crev(amount)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="AMOUNT") from exc
-    for value, hint in ((beneficiary, "--beneficiary"), (holder, "--holder")):
-        if value is not None and not Web3.is_address(value):
-            raise click.BadParameter(f"{value!r} is not an address", param_hint=hint)
+    beneficiary = checked_address(beneficiary, "--beneficiary")
+    holder = checked_address(holder, "--holder")
     start = _time(period_start, "--period-start") or 0
     end = _time(period_end, "--period-end")
-    account = _account(key_env)
-    w3, c = _run(_open, rpc_url, crev_address, region, deployments_dir)
+    account = account_from_env(key_env, "the holder")
+    c = _open(chain, crev_address)
     if message or beneficiary_name:
         click.echo("note: the beneficiary name and message are public on chain forever", err=True)
-    cert = _run(retire, w3, account, c, units, beneficiary=beneficiary, beneficiary_name=beneficiary_name,
-                message=message, period_start=start, period_end=end, holder=holder)
+    cert = retire(chain.w3, account, c, units, beneficiary=beneficiary, beneficiary_name=beneficiary_name,
+                  message=message, period_start=start, period_end=end, holder=holder)
     click.echo(f"retired {format_crev(units)} as certificate #{cert} "
                f"(certificate NFT {c.certificate.address}, holder {holder or account.address})")
 
@@ -158,13 +120,12 @@ def retire_cmd(amount: str, beneficiary: str | None, beneficiary_name: str, mess
 @crev.command("trace")
 @click.argument("certificate", type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True, help="Print the trace as JSON instead of text.")
-@_connection_options
-def trace_cmd(certificate: int, as_json: bool, rpc_url: str, crev_address: str | None, region: str,
-              deployments_dir: Path | None) -> None:
+@_crev_options
+def trace_cmd(certificate: int, as_json: bool, chain: Chain, crev_address: str | None) -> None:
     """Print where certificate CERTIFICATE's value came from: its lots (meter, interval), every
     transfer of those lots to the retiring holder, and the retirement."""
-    w3, c = _run(_open, rpc_url, crev_address, region, deployments_dir)
-    t = _run(trace, w3, c, certificate)
+    c = _open(chain, crev_address)
+    t = trace(chain.w3, c, certificate)
     if as_json:
         click.echo(json.dumps(_jsonable({"retirement": asdict(t.retirement), "lots": [asdict(x) for x in t.lots],
                                          "transfers": [asdict(x) for x in t.transfers]}), indent=2))
@@ -174,19 +135,20 @@ def trace_cmd(certificate: int, as_json: bool, rpc_url: str, crev_address: str |
 
 @crev.command("balance")
 @click.argument("address", required=False)
-@click.option("--key-env", default=DEFAULT_KEY_ENV, show_default=True, metavar="NAME",
-              help="Without ADDRESS: show the account of the private key in this environment variable.")
+@key_env_option(KEY_ENV, "the holder (used without ADDRESS)")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-@_connection_options
-def balance_cmd(address: str | None, key_env: str, as_json: bool, rpc_url: str, crev_address: str | None,
-                region: str, deployments_dir: Path | None) -> None:
-    """Show ADDRESS's C-REV balance split by lot (meter, interval), in the order transfers spend them."""
+@_crev_options
+def balance_cmd(address: str | None, key_env: str, as_json: bool, chain: Chain, crev_address: str | None) -> None:
+    """Show ADDRESS's C-REV balance split by lot (meter, interval), in the order transfers spend them.
+
+    Without ADDRESS: the account of the key in $GRIDCOOP_KEY (see --key-env).
+    """
     if address is None:
-        address = _account(key_env).address
-    elif not Web3.is_address(address):
-        raise click.BadParameter(f"{address!r} is not an address", param_hint="ADDRESS")
-    w3, c = _run(_open, rpc_url, crev_address, region, deployments_dir)
-    b = _run(balance, w3, c, address)
+        address = account_from_env(key_env, "the holder").address
+    else:
+        address = checked_address(address, "ADDRESS")
+    c = _open(chain, crev_address)
+    b = balance(chain.w3, c, address)
     if as_json:
         click.echo(json.dumps(_jsonable({"holder": b.holder, "total": b.total,
                                          "lots": [{**asdict(h.lot), "held": h.amount} for h in b.lots]}), indent=2))
@@ -203,21 +165,21 @@ def balance_cmd(address: str | None, key_env: str, as_json: bool, rpc_url: str, 
               help="Schedule a new emission factor (needs PARAMETER_ROLE); without it, only show the schedule.")
 @click.option("--effective-interval", type=click.IntRange(min=0), default=None, metavar="ID",
               help="With --set: first interval id (Unix start / 900) it applies to (default: the next one).")
-@_key_option
-@_connection_options
-def factor_cmd(new_factor: int | None, effective_interval: int | None, key_env: str, rpc_url: str,
-               crev_address: str | None, region: str, deployments_dir: Path | None) -> None:
+@key_env_option(KEY_ENV, "an account with PARAMETER_ROLE (with --set)")
+@_crev_options
+def factor_cmd(new_factor: int | None, effective_interval: int | None, key_env: str, chain: Chain,
+               crev_address: str | None) -> None:
     """Show the emission-factor schedule (g-CO2/kWh by first interval), or schedule a change.
 
     A change applies to readings of later intervals only; readings already made keep their factor.
     """
     if effective_interval is not None and new_factor is None:
         raise click.UsageError("--effective-interval needs --set")
-    w3, c = _run(_open, rpc_url, crev_address, region, deployments_dir)
-    if new_factor is not None:
-        account = _account(key_env)
-        _run(set_emission_factor, w3, account, c, new_factor, effective_from_interval=effective_interval)
-    now = w3.eth.get_block("latest")["timestamp"] // INTERVAL_SECONDS
+    account = account_from_env(key_env, "an account with PARAMETER_ROLE") if new_factor is not None else None
+    c = _open(chain, crev_address)
+    if account is not None:
+        set_emission_factor(chain.w3, account, c, new_factor, effective_from_interval=effective_interval)
+    now = chain.w3.eth.get_block("latest")["timestamp"] // INTERVAL_SECONDS
     click.echo(f"emission factor schedule of C-REV {c.address} (current interval {now}):")
     for start, factor in emission_factor_schedule(c):
         click.echo(f"  from interval {start:>10}: {factor} g-CO2/kWh")
