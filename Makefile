@@ -75,11 +75,24 @@ $(ARTIFACTS): $(SOURCES) ape-config.yaml | setup
 
 build: setup $(ARTIFACTS)
 
-test: build slither
-	@echo "==> Solidity fuzz tests (forge, through the solc-js facade)"
-	@forge test $(FORGE_ARGS)
-	@echo "==> Python tests (pytest against real anvil nodes)"
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# pytest runs on PYTEST_WORKERS processes (pytest-xdist; each worker its own anvil, ports and temp
+# dirs) while Slither and the forge fuzz/invariant tests run beside it; their output is shown after
+# pytest's (out/static-checks.log). Each stage prints its time; any failure fails `make test`.
+PYTEST_WORKERS ?= 2
+
+test: build
+	@mkdir -p out; t0=$$(date +%s); \
+	( s=$$(date +%s); $(MAKE) --no-print-directory slither || exit 1; \
+	  echo "==> Slither stage: $$(( $$(date +%s) - s )) s"; \
+	  echo "==> Solidity fuzz tests (forge, through the solc-js facade)"; s=$$(date +%s); \
+	  forge test $(FORGE_ARGS) || exit 1; echo "==> forge stage: $$(( $$(date +%s) - s )) s" \
+	) > out/static-checks.log 2>&1 & static=$$!; \
+	echo "==> Python tests (pytest -n $(PYTEST_WORKERS) against real anvil nodes; Slither and forge run beside it)"; \
+	s=$$(date +%s); $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS); py=$$?; \
+	echo "==> pytest stage: $$(( $$(date +%s) - s )) s"; \
+	wait $$static; st=$$?; echo "==> Slither and forge (run beside pytest):"; cat out/static-checks.log; \
+	echo "==> make test: $$(( $$(date +%s) - t0 )) s after set-up and compile (pytest $$([ $$py = 0 ] && echo passed || echo FAILED), Slither+forge $$([ $$st = 0 ] && echo passed || echo FAILED))"; \
+	[ $$py = 0 ] && [ $$st = 0 ]
 
 # Heaviest profiles: SIGKILL loop over 3 seeds x 8 intervals, the bench-size load test (docs/hardening.md).
 test-full: build

@@ -6,7 +6,14 @@ state gets its own contracts (deployment takes milliseconds on anvil) or uses a 
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# ape's pytest plugin starts an anvil of its own in every session; under pytest-xdist each worker is
+# a session, so "auto" gives each worker's ape node a free port instead of all of them sharing (and
+# the first one to finish stopping) 127.0.0.1:8545. Read by ape-foundry when it connects.
+os.environ.setdefault("APE_FOUNDRY_HOST", "auto")
 
 from gridcoop_sdk import Anvil, dev_accounts
 from gridcoop_sdk.contracts import deploy
