@@ -306,6 +306,22 @@ def handover_region(
 # ---------------------------------------------------------------------------------- proposals
 
 
+def parse_call_arg(text: str) -> Any:
+    """One command-line argument of a proposed call as an ABI value: ``true``/``false``, a 20-byte
+    ``0x`` address (checksummed), other ``0x`` hex as bytes, an integer (``_`` separators allowed),
+    else the text itself."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if text.startswith("0x") and len(text) == 42:
+        return Web3.to_checksum_address(text)
+    if text.startswith("0x"):
+        return bytes.fromhex(text[2:])
+    try:
+        return int(text.replace("_", ""))
+    except ValueError:
+        return text
+
+
 def encode_call(contract: Contract, fn_name: str, *args: Any, value: int = 0) -> Call:
     """A :class:`Call` of ``contract.fn_name(*args)`` (ABI-encoded through the contract's ABI)."""
     if not any(e.get("type") == "function" and e.get("name") == fn_name for e in contract.abi):

@@ -77,20 +77,6 @@ dao_option = click.option("--dao", "dao_name", default="default", show_default=T
                           help="Name the DAO was deployed under (records <name>.Treasury etc.).")
 
 
-def _parse_arg(text: str) -> Any:
-    """CLI argument -> ABI value: integers, true/false, addresses and 0x-hex bytes."""
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    if text.startswith("0x") and len(text) == 42:
-        return Web3.to_checksum_address(text)
-    if text.startswith("0x"):
-        return bytes.fromhex(text[2:])
-    try:
-        return int(text.replace("_", ""))
-    except ValueError:
-        return text
-
-
 def _contract(w3: Web3, ref: str):
     """``region.Contract`` (a deployment record) or ``Contract@0xaddress``."""
     if "@" in ref:
@@ -127,7 +113,7 @@ def propose(ecosystem, network, provider, account, dao_name, description, calls,
     w3, d = _dao(provider, dao_name)
     out: list[sdk.Call] = []
     for ref, fn, args in calls:
-        parsed = [_parse_arg(a) for a in args.split(",")] if args else []
+        parsed = [sdk.parse_call_arg(a) for a in args.split(",")] if args else []
         out.append(_run(sdk.encode_call, _run(_contract, w3, ref), fn, *parsed))
     for token, to, amount in pays:
         if token.lower() == "eth":

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-from web3 import Web3
 
 from gridcoop_sdk import dao as sdk
 from gridcoop_sdk.contracts import at
@@ -35,20 +34,6 @@ def _run(fn, *args: Any, **kwargs: Any) -> Any:
 
 def _iso(ts: int) -> str:
     return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _parse_arg(text: str) -> Any:
-    """CLI argument -> ABI value: integers, true/false, addresses and 0x-hex bytes."""
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    if text.startswith("0x") and len(text) == 42:
-        return Web3.to_checksum_address(text)
-    if text.startswith("0x"):
-        return bytes.fromhex(text[2:])
-    try:
-        return int(text.replace("_", ""))
-    except ValueError:
-        return text
 
 
 def _contract(chain: Chain, ref: str):
@@ -106,7 +91,7 @@ def propose(key_env, chain: Chain, description, calls, pays, grants, revokes, bu
     d = _dao(chain)
     out: list[sdk.Call] = []
     for ref, fn, args in calls:
-        parsed = [_parse_arg(a) for a in args.split(",")] if args else []
+        parsed = [sdk.parse_call_arg(a) for a in args.split(",")] if args else []
         out.append(sdk.encode_call(_contract(chain, ref), fn, *parsed))
     for token, to, amount in pays:
         to = checked_address(to, "--pay")
