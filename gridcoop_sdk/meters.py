@@ -120,7 +120,7 @@ def get_meter(registry: Contract, mid: bytes | str) -> dict[str, Any]:
     """The registered meter as a dict (``kind`` and ``colour`` as text)."""
     info = call(registry.functions.getMeter(meter_id(mid)))
     keys = ("signer", "owner", "kind", "active", "certified", "rated_power_w", "colour", "location",
-            "last_sequence", "last_interval_end", "registered_at")
+            "last_sequence", "last_interval_end", "valid_from")
     d = dict(zip(keys, info, strict=True))
     d["kind"] = KINDS[d["kind"]]
     d["colour"] = colour_text(d["colour"])

@@ -80,6 +80,12 @@ interface IEnergyMarket {
     /// @notice Thrown when the constructor gets a zero admin or WATT address, a zero payment
     ///         token is allow-listed or rounding dust is swept to the zero address.
     error MarketZeroAddress();
+    /// @notice Thrown when WATT itself is offered as a payment token (a batch would then move WATT
+    ///         both ways and fail its balance checks).
+    error MarketWattIsNotMoney(address token);
+    /// @notice Thrown when rounding dust would be swept to the market itself (the record would be
+    ///         cleared while the tokens stay).
+    error MarketInvalidRecipient(address to);
     /// @notice Thrown when a batch size limit of zero is set.
     error MarketInvalidBatchSize();
     /// @notice Thrown when a batch has no orders or no trades.

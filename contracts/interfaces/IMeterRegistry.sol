@@ -33,7 +33,8 @@ interface IMeterRegistry is IParticipantRegistry {
     ///      data) is the proof that it was accepted — the SDK checks it. `SequenceTooLarge`:
     ///      sequences are kept in 32 bits (136 years of 1-second readings). `FutureInterval`: the
     ///      interval ends later than the block time plus `maxClockDrift` (it has not happened yet).
-    ///      `BeforeRegistration`: the interval starts before the meter was registered.
+    ///      `BeforeRegistration`: the interval starts before the meter's `validFrom` (its registration,
+    ///      last reactivation or last key rotation).
     ///      `KindMismatch`: the meter's kind cannot report this (a consumer meter reporting
     ///      generation or export).
     enum Reason {
@@ -81,7 +82,7 @@ interface IMeterRegistry is IParticipantRegistry {
         string location;
         uint64 lastSequence;
         uint64 lastIntervalEnd;
-        uint64 registeredAt;
+        uint64 validFrom;
     }
 
     /// @notice Thrown when the constructor gets a zero admin or token.
@@ -175,10 +176,11 @@ interface IMeterRegistry is IParticipantRegistry {
     /// @notice Suspends a meter. Only `REGISTRAR_ROLE`.
     function suspendMeter(bytes32 meterId) external;
 
-    /// @notice Reactivates a suspended meter. Only `REGISTRAR_ROLE`.
+    /// @notice Reactivates a suspended meter; its readings must start at or after now. Only `REGISTRAR_ROLE`.
     function reactivateMeter(bytes32 meterId) external;
 
-    /// @notice Replaces a meter's device key. Only `REGISTRAR_ROLE`.
+    /// @notice Replaces a meter's device key; the new key's readings must start at or after now.
+    ///         Only `REGISTRAR_ROLE`.
     function rotateKey(bytes32 meterId, address newSigner) external;
 
     /// @notice Applies every valid reading of the batch; anyone may call it.

@@ -90,6 +90,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
     /// @inheritdoc IEnergyMarket
     function setPaymentToken(address token, bool allowed) external onlyRole(PARAMETER_ROLE) {
         if (token == address(0)) revert MarketZeroAddress();
+        if (token == address(watt)) revert MarketWattIsNotMoney(token);
         paymentTokenAllowed[token] = allowed;
         emit PaymentTokenSet(token, allowed);
     }
@@ -115,6 +116,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         returns (uint256 amount)
     {
         if (to == address(0)) revert MarketZeroAddress();
+        if (to == address(this)) revert MarketInvalidRecipient(to);
         amount = roundingDust[token];
         if (amount == 0) return 0;
         roundingDust[token] = 0;
@@ -521,8 +523,9 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
                     ++nt;
                 }
                 uint256 m = money[i];
+                // No zero-amount transfer (some tokens refuse them): a fill worth nothing moves no money.
                 // slither-disable-next-line arbitrary-send-erc20 -- maker signed this order (EIP-712/ERC-1271, _verifyOrders)
-                IERC20(token).safeTransferFrom(maker, address(this), m);
+                if (m != 0) IERC20(token).safeTransferFrom(maker, address(this), m);
                 net[k] += m;
                 volume += m;
             }
@@ -547,7 +550,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
             if (_word(o, _SIDE) == SELL) {
                 address token = address(uint160(_word(o, _TOKEN)));
                 uint256 m = money[i];
-                IERC20(token).safeTransfer(maker, m);
+                if (m != 0) IERC20(token).safeTransfer(maker, m);
                 // A sell order with a fill traded with a buy order in the same token, so the token
                 // has a slot (slot 1 when the batch has one payment token); per token, the sellers'
                 // floors never exceed the buyers' ceilings of the same total value, so this does not

@@ -16,12 +16,13 @@ import {IMeterRegistry} from "../interfaces/IMeterRegistry.sol";
 ///         C-REV issuer hook.
 /// @dev Time: a reading is accepted only for an interval that has ended (its end ≤ block time +
 ///      `maxClockDrift`, the gateway clock drift tolerated) and that began at or after the meter's
-///      registration, so the rated-power cap bounds how fast a meter key can mint: no more than
-///      rated power × elapsed time since registration, whatever the key signs.
+///      `validFrom` — its registration, its last reactivation or its last key rotation — so the
+///      rated-power cap bounds how fast a meter key can mint: no more than rated power × elapsed
+///      time since `validFrom`, whatever the key signs; a suspension or a new key cannot be used to
+///      back-fill the time before it.
 ///      Kind: a consumer meter cannot report generation; a battery meter's readings mint, burn
 ///      and issue nothing (BatteryStorage is the ledger of the WATT in a community battery).
-///      Storage per meter is two hot slots (`_Hot`: signer, rated power, kind, flags, registration
-///      time; `_State`:
+///      Storage per meter is two hot slots (`_Hot`: signer, rated power, kind, flags, `validFrom`; `_State`:
 ///      owner, last sequence, last interval end, 32-bit tag of the last accepted digest) so a
 ///      reading costs two cold reads and one write. Re-pushing the last accepted reading is a
 ///      no-op (`Duplicate`); an older accepted one is skipped as `StaleSequence` — in both cases
@@ -63,7 +64,7 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
         bool registered;
         bool active;
         bool certified;
-        uint32 registeredAt;
+        uint32 validFrom;
     }
 
     struct _State {
@@ -150,7 +151,7 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
             registered: true,
             active: true,
             certified: certified,
-            registeredAt: uint32(block.timestamp) // fits until 2106
+            validFrom: uint32(block.timestamp) // fits until 2106
         });
         _state[meterId].owner = owner;
         _colour[meterId] = colour;
@@ -174,6 +175,8 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
         _Hot storage h = _registered(meterId);
         if (h.active) revert MeterNotSuspended(meterId);
         h.active = true;
+        // Nothing measured while suspended is vouched for: readings start again from now.
+        h.validFrom = uint32(block.timestamp); // fits until 2106
         emit MeterReactivated(meterId, msg.sender);
     }
 
@@ -183,6 +186,8 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
         if (newSigner == address(0)) revert MeterInvalidAccount(newSigner);
         address old = h.signer;
         h.signer = newSigner;
+        // A new device key vouches only for what it measures from now on, not for the past.
+        h.validFrom = uint32(block.timestamp); // fits until 2106
         emit KeyRotated(meterId, old, newSigner);
     }
 
@@ -334,7 +339,7 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
             location: _location[meterId],
             lastSequence: s.lastSequence,
             lastIntervalEnd: s.lastIntervalEnd,
-            registeredAt: h.registeredAt
+            validFrom: h.validFrom
         });
     }
 
@@ -438,7 +443,7 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
 
     // Packed slot layouts, read and written whole on the reading path (one SLOAD each):
     //   _Hot:   signer [0,160) · ratedPowerW [160,192) · kind [192,200) · registered [200,208)
-    //           · active [208,216) · certified [216,224) · registeredAt [224,256)
+    //           · active [208,216) · certified [216,224) · validFrom [224,256)
     //   _State: owner [0,160) · lastSequence [160,192) · lastIntervalEnd [192,224) · lastTag [224,256)
 
     function _check(Reading calldata r, bytes calldata signature, bytes32 digest, _Batch memory b)
@@ -481,7 +486,8 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
         }
         // Not yet over (beyond the tolerated clock drift): energy that has not flowed yet.
         if (end > b.latestEnd) return Reason.FutureInterval;
-        // Begun before the meter existed on chain: energy nobody can vouch for.
+        // Begun before the meter (or its current key, or its reactivation) existed on chain: energy
+        // nobody can vouch for.
         if (start < hot >> 224) return Reason.BeforeRegistration;
         return Reason.None;
     }

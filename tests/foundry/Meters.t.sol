@@ -348,6 +348,7 @@ contract MetersTimeHandler is TestBase {
     uint64[M] internal registeredAt;
     uint64[M] internal nextSeq;
     uint256[M] public ghostMinted;
+    uint64[M] internal firstRegistered;
     uint256 public accepted;
     /// @dev Set when a reading breaks a rule; the invariant says which.
     string public violation;
@@ -373,11 +374,29 @@ contract MetersTimeHandler is TestBase {
             owners[i] = address(uint160(0xD0D0 + i));
             reg.registerMeter(ids[i], vm.addr(keys[i]), owners[i], kinds[i], "solar", true, rated[i], "");
             registeredAt[i] = uint64(block.timestamp);
+            firstRegistered[i] = uint64(block.timestamp);
         }
     }
 
     function warp(uint256 secs) external {
         vm.warp(block.timestamp + bound(secs, 0, 6 hours));
+    }
+
+    /// @dev Suspend for a while, then reactivate: the time in between must never be back-filled.
+    function suspendAndReactivate(uint256 m, uint256 secs) external {
+        m = bound(m, 0, M - 1);
+        reg.suspendMeter(ids[m]);
+        vm.warp(block.timestamp + bound(secs, 0, 2 days));
+        reg.reactivateMeter(ids[m]);
+        registeredAt[m] = uint64(block.timestamp);
+    }
+
+    /// @dev A new device key: it must not vouch for the time before it.
+    function rotateKey(uint256 m, uint256 newKey) external {
+        m = bound(m, 0, M - 1);
+        keys[m] = bound(newKey, 1, 1e30);
+        reg.rotateKey(ids[m], vm.addr(keys[m]));
+        registeredAt[m] = uint64(block.timestamp);
     }
 
     function submit(uint256 m, int256 offset, uint64 gen, uint64 cons) external {
@@ -423,7 +442,9 @@ contract MetersTimeHandler is TestBase {
 
     function _check(uint256 m, IMeterRegistry.Reading memory r, uint256 supply, uint256 after_) internal {
         if (r.intervalEnd > block.timestamp + reg.maxClockDrift()) violation = "accepted an interval not over yet";
-        if (r.intervalStart < registeredAt[m]) violation = "accepted an interval begun before registration";
+        if (r.intervalStart < registeredAt[m]) {
+            violation = "accepted an interval begun before registration, reactivation or key rotation";
+        }
         IMeterRegistry.Kind kind = kinds[m];
         if (after_ > supply) {
             uint256 minted = after_ - supply;
@@ -439,7 +460,7 @@ contract MetersTimeHandler is TestBase {
     /// @notice The most WATT meter `m` may have minted by now: rated power x (now + drift − registration).
     function mintBound(uint256 m) external view returns (uint256) {
         uint256 horizon = block.timestamp + reg.maxClockDrift();
-        return uint256(rated[m]) * (horizon - registeredAt[m]) / 3600 * 1e15;
+        return uint256(rated[m]) * (horizon - firstRegistered[m]) / 3600 * 1e15;
     }
 
     function count() external pure returns (uint256) {
@@ -453,10 +474,13 @@ contract MetersTimeInvariantTest is TestBase {
     function setUp() public {
         h = new MetersTimeHandler();
         targetContract(address(h));
-        bytes4[] memory sels = new bytes4[](3);
+        bytes4[] memory sels = new bytes4[](6);
         sels[0] = MetersTimeHandler.submit.selector;
-        sels[1] = MetersTimeHandler.submit.selector; // twice as many readings as warps
-        sels[2] = MetersTimeHandler.warp.selector;
+        sels[1] = MetersTimeHandler.submit.selector; // more readings than anything else
+        sels[2] = MetersTimeHandler.submit.selector;
+        sels[3] = MetersTimeHandler.warp.selector;
+        sels[4] = MetersTimeHandler.suspendAndReactivate.selector;
+        sels[5] = MetersTimeHandler.rotateKey.selector;
         targetSelector(address(h), sels);
     }
 

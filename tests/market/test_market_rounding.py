@@ -184,6 +184,11 @@ def test_sweepRoundingDust_onlyByParameterRole(env):
     with pytest.raises(TransactionFailed) as err:
         send(env.w3, env.admin, env.market.functions.sweepRoundingDust(cur.address, "0x" + "00" * 20))
     assert err.value.error_name == "MarketZeroAddress"
+    # to the market itself: the record would be cleared while the tokens stayed, uncollectable
+    with pytest.raises(TransactionFailed) as err:
+        send(env.w3, env.admin, env.market.functions.sweepRoundingDust(cur.address, env.market.address))
+    assert err.value.error_name == "MarketInvalidRecipient"
+    assert dust_of(env, cur) == 2
     before = bal(cur, to)
     receipt = send(env.w3, env.admin, env.market.functions.sweepRoundingDust(cur.address, to))
     assert bal(cur, to) - before == 2 and bal(cur, env.market.address) == 0 and dust_of(env, cur) == 0
@@ -193,3 +198,11 @@ def test_sweepRoundingDust_onlyByParameterRole(env):
     receipt = send(env.w3, env.admin, env.market.functions.sweepRoundingDust(cur.address, to))
     assert env.market.events.RoundingDustSwept().process_receipt(receipt, errors=DISCARD) == ()
     assert bal(cur, to) - before == 2
+
+
+def test_watt_cannot_be_allow_listed_as_money(env):
+    """WATT as a payment token would move WATT both ways in one batch and fail its balance checks."""
+    with pytest.raises(TransactionFailed) as err:
+        send(env.w3, env.admin, env.market.functions.setPaymentToken(env.watt.address, True))
+    assert err.value.error_name == "MarketWattIsNotMoney"
+    assert not env.market.functions.paymentTokenAllowed(env.watt.address).call()

@@ -180,7 +180,10 @@ def test_every_refusal_reason(w3, deployer, registry, watt, meter, signer, devic
     send(w3, deployer, registry.functions.suspendMeter(meter))
     _refused(w3, registry, watt, gateway, signer.sign(make_reading(meter, 6)), "MeterSuspended")
     send(w3, deployer, registry.functions.reactivateMeter(meter))
-    assert submit_readings(w3, gateway, registry, [signer.sign(make_reading(meter, 6))]).accepted
+    # after a reactivation readings start again from its time (the suspended time is not vouched for)
+    assert check_reading(w3, registry, signer.sign(make_reading(meter, 6))) == "BeforeRegistration"
+    warp(w3, AFTER + 3 * 900)
+    assert submit_readings(w3, gateway, registry, [signer.sign(make_reading(meter, 102))]).accepted
 
 
 def test_duplicates_in_any_position_are_noops_and_batch_mixes(w3, registry, watt, meter, signer, owner, gateway):
@@ -212,7 +215,10 @@ def test_key_rotation(w3, deployer, registry, meter, signer, device, gateway):
     # An already accepted reading signed by the old key is still a duplicate (no-op).
     assert check_reading(w3, registry, signer.sign(make_reading(meter, 1))) == "Duplicate"
     new_signer = ReadingSigner(new.key, w3.eth.chain_id, registry.address)
-    assert submit_readings(w3, gateway, registry, [new_signer.sign(make_reading(meter, 2))]).accepted
+    # the new key vouches only for intervals from the rotation on (the chain stands at AFTER)
+    assert check_reading(w3, registry, new_signer.sign(make_reading(meter, 2))) == "BeforeRegistration"
+    warp(w3, AFTER + 3 * 900)
+    assert submit_readings(w3, gateway, registry, [new_signer.sign(make_reading(meter, 101))]).accepted
     # Now an older reading signed by the old key is refused on chain as BadSignature (it is no
     # longer the last one); the SDK finds its ReadingAccepted log and reports a duplicate.
     old_first = signer.sign(make_reading(meter, 1))

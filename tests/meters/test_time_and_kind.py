@@ -47,7 +47,7 @@ def _supply(watt) -> int:
 
 def test_a_day_of_future_readings_at_rated_power_mints_nothing(w3, deployer, registry, watt, owner, gateway):
     mid, signer = _meter(w3, deployer, registry, owner, "future", "prosumer")
-    registered = get_meter(registry, mid)["registered_at"]
+    registered = get_meter(registry, mid)["valid_from"]
     first = (registered // 900 + 1) * 900  # the first interval that starts after registration
     warp(w3, first + 900 + 30)  # that interval is over; the next 96 are not
     # The attack: the next 24 hours at the meter's maximum output, signed now.
@@ -71,7 +71,7 @@ def test_a_day_of_future_readings_at_rated_power_mints_nothing(w3, deployer, reg
 
 def test_clock_drift_up_to_max_clock_drift_is_accepted(w3, deployer, wallets, registry, owner, gateway):
     mid, signer = _meter(w3, deployer, registry, owner, "drift", "prosumer")
-    first = (get_meter(registry, mid)["registered_at"] // 900 + 1) * 900
+    first = (get_meter(registry, mid)["valid_from"] // 900 + 1) * 900
     assert registry.functions.maxClockDrift().call() == 120
     end = first + 900
     # A gateway 100 s ahead of the chain: accepted; 121 s ahead: refused as FutureInterval.
@@ -97,7 +97,7 @@ def test_clock_drift_up_to_max_clock_drift_is_accepted(w3, deployer, wallets, re
 
 def test_readings_from_before_registration_mint_nothing(w3, deployer, registry, watt, owner, gateway):
     mid, signer = _meter(w3, deployer, registry, owner, "backdated", "prosumer")
-    registered = get_meter(registry, mid)["registered_at"]
+    registered = get_meter(registry, mid)["valid_from"]
     assert abs(registered - _now(w3)) < 60
     warp(w3, registered + 3600)
     containing = registered // 900 * 900  # the interval in which the meter was registered
@@ -118,7 +118,7 @@ def test_readings_from_before_registration_mint_nothing(w3, deployer, registry, 
 
 def test_consumer_meter_cannot_report_generation(w3, deployer, registry, watt, owner, gateway):
     mid, signer = _meter(w3, deployer, registry, owner, "consumer", "consumer", colour="grid")
-    first = (get_meter(registry, mid)["registered_at"] // 900 + 1) * 900
+    first = (get_meter(registry, mid)["valid_from"] // 900 + 1) * 900
     warp(w3, first + 1800)
     sells = signer.sign(_reading(mid, first, gen=1200, cons=200, exp=1000))
     hides = signer.sign(_reading(mid, first, gen=300, cons=300))  # generation, nothing exported
@@ -136,7 +136,7 @@ def test_battery_meter_mints_burns_and_issues_nothing(w3, deployer, registry, wa
     probe = deploy(w3, deployer, "SelfConsumptionProbe", record=False)
     send(w3, deployer, registry.functions.setSelfConsumptionHook(probe.address))
     mid, signer = _meter(w3, deployer, registry, owner, "battery", "battery", colour="solar", certified=True)
-    first = (get_meter(registry, mid)["registered_at"] // 900 + 1) * 900
+    first = (get_meter(registry, mid)["valid_from"] // 900 + 1) * 900
     warp(w3, first + 1800)
     discharge = signer.sign(_reading(mid, first, gen=1500, cons=20, exp=1480))  # energy users stored
     charge = signer.sign(_reading(mid, first + 900, cons=1000, imp=1000))
@@ -160,3 +160,52 @@ def test_interval_length_cannot_change_under_a_crev_hook(w3, deployer, registry)
     send(w3, deployer, registry.functions.setSelfConsumptionHook("0x" + "00" * 20))
     send(w3, deployer, registry.functions.setIntervalLength(1800))
     assert registry.functions.intervalLength().call() == 1800
+
+
+def _backfill(signer, mid, first_start: int, n: int, seq0: int) -> list:
+    return [signer.sign(_reading(mid, first_start + 900 * k, gen=MAX_WH, exp=MAX_WH, seq=seq0 + k)) for k in range(n)]
+
+
+def test_reactivation_does_not_let_a_key_backfill_the_suspension(w3, deployer, registry, watt, owner, gateway):
+    """A meter suspended for a week (tamper alarm, owner moved out): after reactivation the same key
+    must not mint rated-maximum readings for the week nobody measured (security review, M-1)."""
+    mid, signer = _meter(w3, deployer, registry, owner, "suspended", "prosumer")
+    first = (get_meter(registry, mid)["valid_from"] // 900 + 1) * 900
+    warp(w3, first + 900)
+    ok = signer.sign(_reading(mid, first, gen=300, cons=300, seq=1))
+    assert submit_readings(w3, gateway, registry, [ok]).accepted
+    send(w3, deployer, registry.functions.suspendMeter(mid))
+    warp(w3, first + 900 + 7 * 86400)
+    send(w3, deployer, registry.functions.reactivateMeter(mid))
+    reactivated = get_meter(registry, mid)["valid_from"]
+    assert reactivated >= first + 900 + 7 * 86400
+    week = _backfill(signer, mid, first + 900, 96 * 7, 2)
+    res = submit_readings(w3, gateway, registry, week[:100])
+    assert not res.accepted and {r[2] for r in res.rejected} == {"BeforeRegistration"}
+    assert _supply(watt) == 0
+    # from the reactivation on, the meter reports as before
+    start = (reactivated // 900 + 1) * 900
+    warp(w3, start + 900)
+    after = signer.sign(_reading(mid, start, gen=500, cons=100, exp=400, seq=10_000))
+    assert submit_readings(w3, gateway, registry, [after]).accepted == [after.key()]
+    assert _supply(watt) == 400 * WH
+
+
+def test_a_rotated_key_cannot_vouch_for_the_time_before_it(w3, deployer, registry, watt, owner, gateway):
+    """A dead meter's device is replaced after 30 days: the new key must not mint for those days."""
+    mid, signer = _meter(w3, deployer, registry, owner, "rotated", "prosumer")
+    first = (get_meter(registry, mid)["valid_from"] // 900 + 1) * 900
+    warp(w3, first + 900)
+    assert submit_readings(w3, gateway, registry, [signer.sign(_reading(mid, first, gen=300, cons=300, seq=1))]).accepted
+    warp(w3, first + 900 + 30 * 86400)
+    new = Account.create()
+    send(w3, deployer, registry.functions.rotateKey(mid, new.address))
+    new_signer = ReadingSigner(new.key, w3.eth.chain_id, registry.address)
+    res = submit_readings(w3, gateway, registry, _backfill(new_signer, mid, first + 900, 96, 2))
+    assert not res.accepted and {r[2] for r in res.rejected} == {"BeforeRegistration"}
+    assert _supply(watt) == 0
+    rotated = get_meter(registry, mid)["valid_from"]
+    start = (rotated // 900 + 1) * 900
+    warp(w3, start + 900)
+    after = new_signer.sign(_reading(mid, start, gen=500, cons=100, exp=400, seq=10_000))
+    assert submit_readings(w3, gateway, registry, [after]).accepted == [after.key()]
