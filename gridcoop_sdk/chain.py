@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +28,9 @@ from .paths import find_tool
 log = logging.getLogger("gridcoop.chain")
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
+#: Past-block states an anvil started here keeps on disk beyond its in-memory window (older ones are
+#: dropped: state queries at blocks that old fail; logs, receipts and snapshots are not affected).
+MAX_PERSISTED_STATES = 256
 """anvil's and hardhat's well-known development mnemonic (never use it on a real network)."""
 
 
@@ -96,6 +100,7 @@ class Anvil:
         self.log_path = Path(log_path) if log_path else None
         self.proc: subprocess.Popen | None = None
         self._log_file = None
+        self._cache_dir: str | None = None
         self._w3: Web3 | None = None
 
     @property
@@ -125,6 +130,11 @@ class Anvil:
         ]
         if self.block_time:
             cmd += ["--block-time", str(self.block_time)]
+        # anvil keeps the states of past blocks beyond its in-memory window on disk (by default in
+        # ~/.foundry/anvil/tmp, never removed when it is killed: a long test session left 13 GB per
+        # node there). Give each node its own folder, removed in stop(), and a bounded history.
+        self._cache_dir = tempfile.mkdtemp(prefix="gridcoop-anvil-")
+        cmd += ["--cache-path", self._cache_dir, "--max-persisted-states", str(MAX_PERSISTED_STATES)]
         cmd += self.extra_args
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -178,6 +188,9 @@ class Anvil:
         if self._log_file:
             self._log_file.close()
             self._log_file = None
+        if self._cache_dir:
+            shutil.rmtree(self._cache_dir, ignore_errors=True)
+            self._cache_dir = None
 
     def __enter__(self) -> Anvil:
         return self.start()
