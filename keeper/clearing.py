@@ -32,9 +32,13 @@ keeps for the DAO.
 
 from __future__ import annotations
 
+import gc
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import attrgetter
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,7 +49,7 @@ PAY_AS_BID = "pay_as_bid"
 MODES = (UNIFORM, PAY_AS_BID)
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 ZERO_COLOUR = b"\x00" * 32
-_MAX_AMOUNT = 2**53  # keep int64 cumulative sums exact for up to ~10^6 orders
+_MAX_AMOUNT = 2**96  # the contract's packed trade holds wh in 96 bits; sums are exact (Python ints when int64 could wrap)
 
 
 class ClearingError(ValueError):
@@ -72,9 +76,8 @@ class BookOrder:
         return self.counterparty != ZERO_ADDRESS or (self.side == "buy" and self.colour != ZERO_COLOUR)
 
 
-@dataclass(frozen=True)
-class Fill:
-    """One seller→buyer trade."""
+class Fill(NamedTuple):
+    """One seller→buyer trade (a named tuple: a million of them are built per clearing)."""
 
     sell_id: str
     buy_id: str
@@ -91,14 +94,92 @@ class Fill:
         return self.wh * self.price // 1000
 
 
+class TradeList(Sequence):
+    """The trades of a clearing as columns (order positions, Wh, prices), a :class:`Fill` built
+    when one is read: settlement reads one batch of at most ``max_batch`` trades, so a million-order
+    interval does not build 600,000 objects it never uses. Behaves as a read-only list of Fills."""
+
+    def __init__(self) -> None:
+        self._parts: list[tuple] = []  # (ids, makers, token, si, bi, wh, price | per-trade prices)
+        self._ends: list[int] = []
+        self._cache: list[Fill] | None = None
+
+    def _add(self, ids: list[str], makers: list[str], token: str, si: np.ndarray, bi: np.ndarray,
+             wh: np.ndarray, price) -> None:
+        if len(wh):
+            self._parts.append((ids, makers, token, si, bi, wh, price))
+            self._ends.append((self._ends[-1] if self._ends else 0) + len(wh))
+            self._cache = None
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    @property
+    def volume_wh(self) -> int:
+        return sum(int(p[5].sum()) for p in self._parts)
+
+    def _build(self, part: tuple, lo: int, hi: int) -> list[Fill]:
+        ids, makers, token, si, bi, wh, price = part
+        si_l, bi_l = si[lo:hi].tolist(), bi[lo:hi].tolist()
+        wh_l = [int(w) for w in wh[lo:hi].tolist()]
+        n = hi - lo
+        prices = repeat(price, n) if isinstance(price, int) else price[lo:hi]
+        return list(map(tuple.__new__, repeat(Fill), zip(  # Fill(...) without its Python-level __new__
+            [ids[i] for i in si_l], [ids[i] for i in bi_l], [makers[i] for i in si_l],
+            [makers[i] for i in bi_l], wh_l, prices, repeat(token, n), strict=False)))
+
+    def _all(self) -> list[Fill]:
+        if self._cache is None:
+            out: list[Fill] = []
+            for part in self._parts:
+                out += self._build(part, 0, len(part[5]))
+            self._cache = out
+        return self._cache
+
+    def __getitem__(self, k):
+        if self._cache is not None:
+            return self._cache[k]
+        if isinstance(k, slice):
+            start, stop, step = k.indices(len(self))
+            if step != 1:
+                return self._all()[k]
+            out: list[Fill] = []
+            base = 0
+            for part, end in zip(self._parts, self._ends, strict=True):
+                lo, hi = max(start, base), min(stop, end)
+                if lo < hi:
+                    out += self._build(part, lo - base, hi - base)
+                base = end
+            return out
+        n = len(self)
+        if k < 0:
+            k += n
+        if not 0 <= k < n:
+            raise IndexError("trade index out of range")
+        j = bisect_right(self._ends, k)
+        base = self._ends[j - 1] if j else 0
+        return self._build(self._parts[j], k - base, k - base + 1)[0]
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"TradeList({self._all()!r})"
+
+
 @dataclass
 class ClearingResult:
-    trades: list[Fill] = field(default_factory=list)
+    trades: Sequence[Fill] = field(default_factory=list)
     prices: dict[str, int] = field(default_factory=dict)  # clearing price per payment token
     removed_fill_or_kill: list[str] = field(default_factory=list)
 
     @property
     def volume_wh(self) -> int:
+        if isinstance(self.trades, TradeList):
+            return self.trades.volume_wh
         return sum(t.wh for t in self.trades)
 
     def split(self) -> MoneySplit:
@@ -124,6 +205,40 @@ class ClearingResult:
         return next(iter(self.prices.values())) if len(self.prices) == 1 else None
 
 
+# --------------------------------------------------------------------------- price rule
+
+
+def _equilibrium(sr: np.ndarray, scum: np.ndarray, br_neg: np.ndarray, bcum: np.ndarray,
+                 m: int) -> tuple[int, int, int]:
+    """``(volume, lo, hi)`` over price ranks ``0..m-1``: the largest volume any price clears and the
+    ranks bounding the competitive equilibrium interval (``volume == 0``: nothing crosses).
+
+    ``sr`` are the sells' price ranks ascending with ``scum`` their cumulative Wh (leading 0);
+    ``br_neg`` the buys' ranks negated, ascending (so bids high→low), with ``bcum``. At rank r:
+    supply S(r) = Σ sells ≤ r, S⁻(r) = Σ sells < r, demand D(r) = Σ buys ≥ r, D⁺(r) = Σ buys > r.
+    The volume is V = max min(D, S); r is an equilibrium price iff S⁻ ≤ V ≤ S and D⁺ ≤ V ≤ D — it
+    clears V with every order strictly in the money filled and none out of the money. Those prices
+    form a closed interval whose ends are limit prices."""
+    r = np.arange(m, dtype=np.int64)
+    s_le = scum[np.searchsorted(sr, r, "right")]
+    s_lt = scum[np.searchsorted(sr, r, "left")]
+    d_ge = bcum[np.searchsorted(br_neg, -r, "right")]
+    d_gt = bcum[np.searchsorted(br_neg, -r, "left")]
+    vol = np.minimum(d_ge, s_le)
+    volume = vol.max() if m else 0
+    if volume <= 0:
+        return 0, 0, 0
+    ok = np.flatnonzero((s_lt <= volume) & (s_le >= volume) & (d_gt <= volume) & (d_ge >= volume))
+    if ok.size == 0:  # cannot happen (step functions always cross); the volume range is the fallback
+        ok = np.flatnonzero(vol == volume)
+    return int(volume), int(ok[0]), int(ok[-1])
+
+
+def _midpoint(a: int, b: int) -> int:
+    """The price inside ``[a, b]``: its midpoint rounded up (half a base unit towards the sellers)."""
+    return (a + b + 1) // 2
+
+
 # --------------------------------------------------------------------------- array kernel
 
 
@@ -142,6 +257,7 @@ def clear_arrays(
     ``key`` breaks ties after ``seq`` (default: the index). With ``values`` (sorted distinct
     prices), ``limit`` holds ranks into it — how prices beyond int64 (18-decimal tokens) are
     cleared exactly: only the order of prices matters, and the midpoint is taken in Python ints.
+    The price is the midpoint (rounded up) of the competitive equilibrium interval, as in :func:`clear`.
     """
     if mode not in MODES:
         raise ClearingError(f"mode must be one of {MODES}, got {mode!r}")
@@ -152,57 +268,106 @@ def clear_arrays(
     seq = np.zeros(n, dtype=np.int64) if seq is None else np.asarray(seq, dtype=np.int64)
     key = np.arange(n, dtype=np.int64) if key is None else np.asarray(key, dtype=np.int64)
     empty = np.zeros(0, dtype=np.int64)
-    b = np.flatnonzero(is_buy & (amount > 0))
-    s = np.flatnonzero(~is_buy & (amount > 0))
+    live = amount > 0
+    if values is None:
+        vals, rank = np.unique(limit, return_inverse=True)
+        values = vals.tolist()
+        rank = rank.astype(np.int64)
+    else:
+        rank = limit
+    s = np.flatnonzero(~is_buy & live)
+    b = np.flatnonzero(is_buy & live)
     if b.size == 0 or s.size == 0:
         return None, empty, empty, empty, empty
-    bl, sl = limit[b], limit[s]
-    ob = np.argsort(bl, kind="stable")
-    os_ = np.argsort(sl, kind="stable")
-    bl_s, sl_s = bl[ob], sl[os_]
-    bcum = np.concatenate(([0], np.cumsum(amount[b][ob])))
-    scum = np.concatenate(([0], np.cumsum(amount[s][os_])))
-    cand = np.unique(np.concatenate((bl, sl)))
-    demand = bcum[-1] - bcum[np.searchsorted(bl_s, cand, "left")]
-    supply = scum[np.searchsorted(sl_s, cand, "right")]
-    vol = np.minimum(demand, supply)
-    volume = int(vol.max())
+    s = s[np.lexsort((key[s], seq[s], rank[s]))]
+    b = b[np.lexsort((key[b], seq[b], -rank[b]))]
+    scum = np.concatenate(([0], np.cumsum(amount[s])))
+    bcum = np.concatenate(([0], np.cumsum(amount[b])))
+    volume, lo, hi = _equilibrium(rank[s], scum, -rank[b], bcum, len(values))
     if volume <= 0:
         return None, empty, empty, empty, empty
-    opt = np.flatnonzero(vol == volume)
-    lo, hi = int(cand[opt[0]]), int(cand[opt[-1]])
-    if values is None:
-        price = (lo + hi) // 2
-        buy_from, sell_to = price, price
+    price = _midpoint(int(values[lo]), int(values[hi]))
+    es = s[rank[s] <= bisect_right(values, price) - 1]
+    eb = b[rank[b] >= bisect_left(values, price)]
+    si, bi, wh = _merge(es, _ration(amount[es], volume), eb, _ration(amount[eb], volume))
+    if mode == UNIFORM:
+        tp = np.full(wh.shape, price, dtype=np.int64 if price < 2**63 else object)
     else:
-        price = (int(values[lo]) + int(values[hi])) // 2
-        buy_from = bisect_left(values, price)  # ranks whose value >= price
-        sell_to = bisect_right(values, price) - 1  # ranks whose value <= price
-
-    eb = b[limit[b] >= buy_from]
-    es = s[limit[s] <= sell_to]
-    eb = eb[np.lexsort((key[eb], seq[eb], -limit[eb]))]
-    es = es[np.lexsort((key[es], seq[es], limit[es]))]
-    bfill = _ration(amount[eb], volume)
-    sfill = _ration(amount[es], volume)
-    eb, bfill = eb[bfill > 0], bfill[bfill > 0]
-    es, sfill = es[sfill > 0], sfill[sfill > 0]
-    bc, sc = np.cumsum(bfill), np.cumsum(sfill)
-    cuts = np.union1d(bc, sc)
-    starts = np.concatenate(([0], cuts[:-1]))
-    bi = eb[np.searchsorted(bc, starts, "right")]
-    si = es[np.searchsorted(sc, starts, "right")]
-    wh = cuts - starts
-    if values is None:
-        tp = np.full(wh.shape, price, dtype=np.int64) if mode == UNIFORM else limit[bi]
-    else:
-        tp = np.array([price if mode == UNIFORM else int(values[r]) for r in limit[bi].tolist()], dtype=object)
+        tp = np.array([int(values[r]) for r in rank[bi].tolist()], dtype=object)
     return price, si, bi, wh, tp
 
 
 def _ration(amounts: np.ndarray, volume: int) -> np.ndarray:
+    """Fill ``amounts`` in their order up to ``volume`` in total."""
     cum = np.cumsum(amounts)
-    return np.clip(volume - (cum - amounts), 0, amounts)
+    return np.minimum(np.maximum(volume - (cum - amounts), 0), amounts)
+
+
+def _merge(si: np.ndarray, sf: np.ndarray, bi: np.ndarray, bf: np.ndarray):
+    """Pair two queues of fills with equal totals: ``(sell_idx, buy_idx, wh)``, one segment per
+    (sell, buy) pair that the two cumulative queues overlap on (at most len(si) + len(bi) − 1)."""
+    ks, kb = sf > 0, bf > 0
+    si, sf, bi, bf = si[ks], sf[ks], bi[kb], bf[kb]
+    if si.size == 0 or bi.size == 0:
+        e = np.zeros(0, dtype=np.int64)
+        return e, e, e
+    sc, bc = np.cumsum(sf), np.cumsum(bf)
+    cuts = np.union1d(sc, bc)
+    starts = np.concatenate((np.zeros(1, dtype=cuts.dtype), cuts[:-1]))
+    return si[np.searchsorted(sc, starts, "right")], bi[np.searchsorted(bc, starts, "right")], cuts - starts
+
+
+# --------------------------------------------------------------------------- max-flow
+
+
+class _Flow:
+    """Dinic's maximum flow on a small graph with Python-int capacities (exact)."""
+
+    def __init__(self, n: int) -> None:
+        self.g: list[list[list]] = [[] for _ in range(n)]  # edge: [to, cap, rev_index]
+
+    def add(self, u: int, v: int, cap) -> list:
+        e = [v, cap, len(self.g[v])]
+        self.g[u].append(e)
+        self.g[v].append([u, 0, len(self.g[u]) - 1])
+        return e
+
+    def run(self, s: int, t: int) -> int:
+        total = 0
+        g = self.g
+        while True:
+            level = [-1] * len(g)
+            level[s] = 0
+            q = [s]
+            for u in q:
+                for v, cap, _ in g[u]:
+                    if cap > 0 and level[v] < 0:
+                        level[v] = level[u] + 1
+                        q.append(v)
+            if level[t] < 0:
+                return total
+            it = [0] * len(g)
+
+            def dfs(u: int, f, it=it, level=level):
+                if u == t:
+                    return f
+                while it[u] < len(g[u]):
+                    e = g[u][it[u]]
+                    v, cap, rev = e
+                    if cap > 0 and level[v] == level[u] + 1:
+                        d = dfs(v, min(f, cap))
+                        if d > 0:
+                            e[1] -= d
+                            g[v][rev][1] += d
+                            return d
+                    it[u] += 1
+                return 0
+
+            while True:
+                f = dfs(s, float("inf"))
+                if f <= 0:
+                    break
+                total += f
 
 
 # --------------------------------------------------------------------------- order-level API
@@ -212,31 +377,44 @@ def clear(orders: Iterable[BookOrder], mode: str = UNIFORM) -> ClearingResult:
     """Clear one interval's orders (all payment tokens; each token is its own book)."""
     if mode not in MODES:
         raise ClearingError(f"mode must be one of {MODES}, got {mode!r}")
-    book = list(orders)
-    _validate(book)
-    result = ClearingResult()
-    by_token: dict[str, list[BookOrder]] = {}
-    for o in book:
-        by_token.setdefault(o.payment_token, []).append(o)
-    for token in sorted(by_token):
-        active = sorted(by_token[token], key=lambda o: o.id)
+    book = orders if isinstance(orders, list) else list(orders)
+    enabled = gc.isenabled()
+    gc.disable()  # the engine allocates ~one object per trade and no cycles: skip the collector's passes
+    try:
+        return _clear(book, mode)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _clear(book: list[BookOrder], mode: str) -> ClearingResult:
+    cols = _columns(book)
+    _validate(book, cols)
+    result = ClearingResult(trades=TradeList())
+    tokens = set(map(attrgetter("payment_token"), book))
+    for token in sorted(tokens):
+        active = book if len(tokens) == 1 else [o for o in book if o.payment_token == token]
         while True:
-            price, trades = _clear_token(active, mode)
-            fills: dict[str, int] = {}
-            for t in trades:
-                fills[t.sell_id] = fills.get(t.sell_id, 0) + t.wh
-                fills[t.buy_id] = fills.get(t.buy_id, 0) + t.wh
-            broken = [o for o in active
-                      if not o.partially_fillable and 0 < fills.get(o.id, 0) < o.amount_wh]
+            eng = _Book(active, cols if active is book else _columns(active))
+            price, cleared = eng.clear(mode)
+            broken = []
+            if price is not None and False in set(map(attrgetter("partially_fillable"), active)):
+                si, bi, wh, _ = cleared
+                fills: dict[int, int] = {}
+                for i, w in zip(np.concatenate((si, bi)).tolist(), np.concatenate((wh, wh)).tolist(), strict=True):
+                    fills[i] = fills.get(i, 0) + int(w)
+                broken = [o for i, o in enumerate(active)
+                          if not o.partially_fillable and 0 < fills.get(i, 0) < o.amount_wh]
             if not broken:
                 break
             # Remove the lowest-priority broken fill-or-kill order and clear again.
             victim = max(broken, key=_priority_key)
             result.removed_fill_or_kill.append(victim.id)
             active = [o for o in active if o.id != victim.id]
-        if trades and price is not None:
+        if price is not None and len(cleared[2]):
             result.prices[token] = price
-            result.trades.extend(trades)
+            si, bi, wh, prices = cleared
+            result.trades._add(eng.ids, eng.makers, token, si, bi, wh, prices)
     return result
 
 
@@ -245,12 +423,32 @@ def _priority_key(o: BookOrder) -> tuple:
     return (p, o.seq, o.id)
 
 
-def _validate(book: Sequence[BookOrder]) -> None:
-    seen: set[str] = set()
+_FIELDS = ("id", "maker", "side", "amount_wh", "limit_price", "seq")
+
+
+def _columns(book: Sequence[BookOrder]) -> dict[str, list]:
+    """The orders' fields as lists (one C-level pass per field); counterparty and colour only
+    when some order sets them."""
+    cols = {f: list(map(attrgetter(f), book)) for f in _FIELDS}
+    for f, zero in (("counterparty", ZERO_ADDRESS), ("colour", ZERO_COLOUR)):
+        cols[f] = None if set(map(attrgetter(f), book)) <= {zero} else list(map(attrgetter(f), book))
+    return cols
+
+
+def _validate(book: Sequence[BookOrder], cols: dict[str, list] | None = None) -> None:
+    """Refuse malformed orders, naming the first culprit (C-level passes when all is well)."""
+    cols = _columns(book) if cols is None else cols
+    ids, amounts, limits = cols["id"], cols["amount_wh"], cols["limit_price"]
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        for i in ids:
+            if i in seen:
+                raise ClearingError(f"order {i}: duplicate id")
+            seen.add(i)
+    if (set(cols["side"]) <= {"sell", "buy"} and (not book or (
+            min(amounts) > 0 and max(amounts) < _MAX_AMOUNT and min(limits) >= 0 and max(limits) < 2**256))):
+        return
     for o in book:
-        if o.id in seen:
-            raise ClearingError(f"order {o.id}: duplicate id")
-        seen.add(o.id)
         if o.side not in ("sell", "buy"):
             raise ClearingError(f"order {o.id}: side must be 'sell' or 'buy', got {o.side!r}")
         if not (0 < o.amount_wh < _MAX_AMOUNT):
@@ -259,83 +457,326 @@ def _validate(book: Sequence[BookOrder]) -> None:
             raise ClearingError(f"order {o.id}: limit_price out of range: {o.limit_price}")
 
 
-def _accepts(buy: BookOrder, sell: BookOrder) -> bool:
-    if buy.maker == sell.maker:
-        return False
-    if buy.counterparty != ZERO_ADDRESS and buy.counterparty != sell.maker:
-        return False
-    if sell.counterparty != ZERO_ADDRESS and sell.counterparty != buy.maker:
-        return False
-    return not (buy.colour != ZERO_COLOUR and buy.colour != sell.colour)
+_MAX_PRICE_CANDIDATES = 64  # limit prices tried inside the equilibrium interval when constraints bind
+_FREE = (None, None, None)
 
 
-def _clear_token(book: list[BookOrder], mode: str) -> tuple[int | None, list[Fill]]:
-    n = len(book)
-    if n == 0:
-        return None, []
-    is_buy = np.fromiter((o.side == "buy" for o in book), dtype=bool, count=n)
-    values = sorted({o.limit_price for o in book})  # prices as ranks: exact for any uint256 price
-    rank = {v: i for i, v in enumerate(values)}
-    limit = np.fromiter((rank[o.limit_price] for o in book), dtype=np.int64, count=n)
-    amount = np.fromiter((o.amount_wh for o in book), dtype=np.int64, count=n)
-    seq = np.fromiter((o.seq for o in book), dtype=np.int64, count=n)
-    key = np.arange(n, dtype=np.int64)  # book is sorted by id
+class _Book:
+    """One payment token's orders as arrays, in priority order per side."""
 
-    price, *_ = clear_arrays(is_buy, limit, amount, seq, key, UNIFORM, values)
-    if price is None:
-        return None, []
-    remaining = amount.copy()
-    trades: list[Fill] = []
+    def __init__(self, book: list[BookOrder], cols: dict[str, list]) -> None:
+        self.book = book
+        n = self.n = len(book)
+        self.is_buy = np.fromiter(map("buy".__eq__, cols["side"]), dtype=bool, count=n)
+        amounts = cols["amount_wh"]
+        # Exact sums: int64 while the book's total fits with room to spare, Python ints beyond.
+        self.exact = sum(amounts) < 2**62
+        self.amount = (np.fromiter(amounts, dtype=np.int64, count=n) if self.exact
+                       else np.array(amounts, dtype=object))
+        limits = cols["limit_price"]
+        self.rank, self.values = _ranks(limits)
+        seq = np.fromiter(cols["seq"], dtype=np.int64, count=n)
+        s = np.flatnonzero(~self.is_buy)
+        b = np.flatnonzero(self.is_buy)
+        self.s = _priority(s, self.rank[s], seq[s], cols["id"])
+        self.b = _priority(b, -self.rank[b], seq[b], cols["id"])
+        self.sr = self.rank[self.s]
+        self.br_neg = -self.rank[self.b]
+        zero = np.zeros(1, dtype=self.amount.dtype)
+        self.scum = np.concatenate((zero, np.cumsum(self.amount[self.s])))
+        self.bcum = np.concatenate((zero, np.cumsum(self.amount[self.b])))
+        # Constraints: colour (buy: required), counterparty (either side), makers on both sides.
+        makers = cols["maker"]
+        self.makers = makers
+        self.ids = cols["id"]
+        buy_l = self.is_buy.tolist()
+        cps, colours = cols["counterparty"], cols["colour"]
+        named = set(cps) - {ZERO_ADDRESS} if cps is not None else set()
+        required = set(compress(colours, buy_l)) - {ZERO_COLOUR} if colours is not None else set()
+        special = np.zeros(n, dtype=bool)
+        if named:
+            special |= np.array([c != ZERO_ADDRESS or m in named for c, m in zip(cps, makers, strict=True)], dtype=bool)
+        if required:
+            special |= np.array([c in required for c in colours], dtype=bool)  # sells offering, buys requiring
+        self.named, self.required, self.special = named, required, special
+        self.flagged: set[str] = set(named)
+        self.both: set[str] = set()
+        self.code: np.ndarray | None = None
 
-    def emit(si: int, bi: int, wh: int) -> None:
-        s, b = book[si], book[bi]
-        p = price if mode == UNIFORM else b.limit_price
-        trades.append(Fill(s.id, b.id, s.maker, b.maker, int(wh), int(p), s.payment_token))
-        remaining[si] -= wh
-        remaining[bi] -= wh
+    def _two_sided(self, es: np.ndarray, eb: np.ndarray) -> None:
+        """Makers with orders on both sides among ``es``/``eb`` (every order that any price inside
+        the equilibrium interval makes eligible), as small ints per order (-1: one side only), to find
+        and undo self-trades. Makers kept apart in the flow (their own nodes): those named as a
+        counterparty, and two-sided makers with a constrained order; more join when swaps cannot help."""
+        makers = self.makers
+        both = set(map(makers.__getitem__, es.tolist())).intersection(map(makers.__getitem__, eb.tolist()))
+        self.both = both
+        if both:
+            codes = {m: k for k, m in enumerate(both)}
+            self.code = np.full(self.n, -1, dtype=np.int64)
+            idx = np.concatenate((es, eb))
+            self.code[idx] = np.fromiter(map(codes.get, map(makers.__getitem__, idx.tolist()), repeat(-1)),
+                                         dtype=np.int64, count=idx.size)
+            self.code_maker = list(both)
+            if self.special.any():
+                self.flagged |= {makers[i] for i in np.flatnonzero(self.special).tolist()} & both
+        self._flag_cache: tuple[int, np.ndarray] | None = None
 
-    # 1. Orders with preferences first, greedily in priority order.
-    eligible = [i for i, o in enumerate(book)
-                if (o.side == "buy" and o.limit_price >= price) or (o.side == "sell" and o.limit_price <= price)]
-    eligible.sort(key=lambda i: (_priority_key(book[i]), i))
-    sells = [i for i in eligible if book[i].side == "sell"]
-    buys = [i for i in eligible if book[i].side == "buy"]
-    constrained = [i for i in eligible if book[i].constrained]
-    for i in constrained:
-        o = book[i]
-        others = sells if o.side == "buy" else buys
-        for j in others:
-            if remaining[i] == 0:
-                break
-            if remaining[j] == 0:
+    def _flag_mask(self) -> np.ndarray:
+        if self._flag_cache is None or self._flag_cache[0] != len(self.flagged):
+            fl = self.flagged
+            self._flag_cache = (len(fl), np.array([m in fl for m in self.makers], dtype=bool))
+        return self._flag_cache[1]
+
+    # ------------------------------------------------------------------ per price
+    def clear(self, mode: str) -> tuple[int | None, tuple | None]:
+        """``(price, (sell_idx, buy_idx, wh, price or per-trade prices))`` or ``(None, None)``."""
+        if self.s.size == 0 or self.b.size == 0:
+            return None, None
+        volume, lo, hi = _equilibrium(self.sr, self.scum, self.br_neg, self.bcum, len(self.values))
+        if volume <= 0:
+            return None, None
+        mid = _midpoint(int(self.values[lo]), int(self.values[hi]))
+        if mid <= 0:
+            return None, None
+        self._two_sided(self.s[: int(np.searchsorted(self.sr, hi, "right"))],
+                        self.b[: int(np.searchsorted(self.br_neg, -lo, "right"))])  # a price of 0 would move no money (limits of 0 cannot be signed through the keeper)
+        best = (self._at(mid), mid)
+        if best[0][0] < volume:  # constraints bind: try the limit prices inside the interval
+            cands = sorted(range(lo, hi + 1), key=lambda r: (abs(2 * int(self.values[r]) - 2 * mid), -r))
+            for r in cands[:_MAX_PRICE_CANDIDATES]:
+                p = int(self.values[r])
+                if p <= 0 or p == mid:
+                    continue
+                got = self._at(p)
+                if got[0] > best[0][0]:
+                    best = (got, p)
+                    if got[0] == volume:
+                        break
+        (vol, si, bi, wh), price = best
+        if vol <= 0:
+            return None, None
+        return price, (si, bi, wh, self._prices(bi, price, mode))
+
+    def _prices(self, bi: np.ndarray, price: int, mode: str):
+        """The trades' price: the uniform price, or (pay-as-bid) each buyer's limit."""
+        return price if mode == UNIFORM else [self.values[r] for r in self.rank[bi].tolist()]
+
+    def _at(self, price: int):
+        """``(volume, sell_idx, buy_idx, wh)``: the largest volume at ``price`` under every
+        constraint, orders filled in priority order within each group of interchangeable orders."""
+        ks = bisect_right(self.values, price)  # sells with rank < ks are eligible
+        kb = bisect_left(self.values, price)  # buys with rank >= kb
+        es = self.s[: int(np.searchsorted(self.sr, ks - 1, "right"))]
+        eb = self.b[: int(np.searchsorted(self.br_neg, -kb, "right"))]
+        # at-the-money: rank equal to the price's own rank (only when the price is a limit price)
+        at_s = ks - 1 if ks and self.values[ks - 1] == price else None
+        at_b = kb if kb < len(self.values) and self.values[kb] == price else None
+        for _ in range(len(self.both) + 2):
+            out, bad = self._flow(es, eb, at_s, at_b)
+            if not bad:
+                return out
+            self.flagged |= bad  # makers whose self-trades no swap can undo: own nodes, flow again
+        return self._flow(es, eb, at_s, at_b)[0]
+
+    def _key(self, i: int) -> tuple:
+        o = self.book[i]
+        m = o.maker if o.maker in self.flagged else None
+        cp = o.counterparty if o.counterparty != ZERO_ADDRESS else None
+        if o.side == "buy":
+            col = o.colour if o.colour != ZERO_COLOUR else None
+        else:
+            col = o.colour if o.colour in self.required else None
+        return (m, col, cp)
+
+    def _flow(self, es: np.ndarray, eb: np.ndarray, at_s, at_b):
+        amount = self.amount
+        spec_s = self.special[es]
+        spec_b = self.special[eb]
+        if self.flagged:
+            fm = self._flag_mask()
+            spec_s = spec_s | fm[es]
+            spec_b = spec_b | fm[eb]
+        # groups of interchangeable orders, each a queue in priority order; _FREE is the open book
+        gs: dict[tuple, list[int]] = {}
+        gb: dict[tuple, list[int]] = {}
+        for i in es[spec_s].tolist():
+            gs.setdefault(self._key(i), []).append(i)
+        for i in eb[spec_b].tolist():
+            gb.setdefault(self._key(i), []).append(i)
+        fs, fb = es[~spec_s], eb[~spec_b]
+        queues_s = [(_FREE, fs)] if fs.size else []
+        queues_b = [(_FREE, fb)] if fb.size else []
+        queues_s += [(k, np.array(v, dtype=np.int64)) for k, v in gs.items()]
+        queues_b += [(k, np.array(v, dtype=np.int64)) for k, v in gb.items()]
+        e = np.zeros(0, dtype=np.int64)
+        if not queues_s or not queues_b:
+            return (0, e, e, e), set()
+        rank = self.rank
+        # maximum flow over the groups: strictly-in-the-money Wh first, then at-the-money
+        ns, nb = len(queues_s), len(queues_b)
+        src, snk = ns + nb, ns + nb + 1
+        f = _Flow(ns + nb + 2)
+
+        def caps(q, at):
+            tot = int(amount[q].sum())
+            strict = tot if at is None else int(amount[q[rank[q] != at]].sum())
+            return strict, tot
+
+        cs = [caps(q, at_s) for _, q in queues_s]
+        cb = [caps(q, at_b) for _, q in queues_b]
+        es_src = [f.add(src, i, c[0]) for i, c in enumerate(cs)]
+        eb_snk = [f.add(ns + j, snk, c[0]) for j, c in enumerate(cb)]
+        pair_edges = []
+        for i, (ks, _) in enumerate(queues_s):
+            for j, (kb, _) in enumerate(queues_b):
+                if _compatible(ks, kb):
+                    pair_edges.append((i, j, f.add(i, ns + j, float("inf"))))
+        f.run(src, snk)
+        for ed, c in zip(es_src, cs, strict=True):
+            ed[1] += c[1] - c[0]
+        for ed, c in zip(eb_snk, cb, strict=True):
+            ed[1] += c[1] - c[0]
+        f.run(src, snk)
+        flow_s = [c[1] - ed[1] for ed, c in zip(es_src, cs, strict=True)]
+        flow_b = [c[1] - ed[1] for ed, c in zip(eb_snk, cb, strict=True)]
+        # fills per group in priority order, then each group edge takes its slice of both queues
+        fill_s = [_ration(amount[q], fl) for (_, q), fl in zip(queues_s, flow_s, strict=True)]
+        fill_b = [_ration(amount[q], fl) for (_, q), fl in zip(queues_b, flow_b, strict=True)]
+        pos_s, pos_b = [0] * ns, [0] * nb
+        out_s, out_b, out_w = [], [], []
+        bad: set[str] = set()
+        # the open book's own edge first (its slices start at the queues' heads)
+        pair_edges.sort(key=lambda x: (queues_s[x[0]][0] != _FREE or queues_b[x[1]][0] != _FREE))
+        for i, j, ed in pair_edges:
+            used = f.g[ns + j][ed[2]][1]  # reverse edge capacity = flow on i→j
+            if used <= 0:
                 continue
-            bi, si = (i, j) if o.side == "buy" else (j, i)
-            if not _accepts(book[bi], book[si]):
-                continue
-            emit(si, bi, int(min(remaining[i], remaining[j])))
+            a_s, a_f = _slice(queues_s[i][1], fill_s[i], pos_s[i], used)
+            b_s, b_f = _slice(queues_b[j][1], fill_b[j], pos_b[j], used)
+            pos_s[i] += used
+            pos_b[j] += used
+            si, bi, wh = _merge(a_s, a_f, b_s, b_f)
+            if self.code is not None and queues_s[i][0] == _FREE and queues_b[j][0] == _FREE:
+                si, bi, wh, bad_here = self._unself(si, bi, wh)
+                bad |= bad_here
+            out_s.append(si)
+            out_b.append(bi)
+            out_w.append(wh)
+        if bad:
+            return None, bad
+        if not out_s:
+            return (0, e, e, e), set()
+        si, bi, wh = np.concatenate(out_s), np.concatenate(out_b), np.concatenate(out_w)
+        return (int(sum(flow_s)), si, bi, wh), set()
 
-    # 2. Everyone else through the vectorised merge (self-trades separated below).
-    free = np.array([i for i in eligible if not book[i].constrained and remaining[i] > 0], dtype=np.int64)
-    if free.size:
-        sub_amount = remaining[free]
-        _, si, bi, wh, _ = clear_arrays(is_buy[free], limit[free], sub_amount, seq[free], free, UNIFORM, values)
-        makers = [o.maker for o in book]
-        pending_self: list[tuple[int, int, int]] = []
-        for s_local, b_local, w in zip(si.tolist(), bi.tolist(), wh.tolist(), strict=True):
-            s_i, b_i = int(free[s_local]), int(free[b_local])
-            if makers[s_i] == makers[b_i]:
-                pending_self.append((s_i, b_i, w))
-                continue
-            emit(s_i, b_i, w)
-        # A self-crossing segment is re-matched with any other eligible counter-order that has room.
-        for s_i, _b_i, w in pending_self:
-            left = w
-            for j in buys:
-                if left == 0:
-                    break
-                if remaining[j] > 0 and _accepts(book[j], book[s_i]):
-                    take = int(min(left, remaining[j], remaining[s_i]))
-                    if take:
-                        emit(s_i, j, take)
-                        left -= take
-    return price, trades
+    def _unself(self, si, bi, wh):
+        """Swap self-trades (A→A) of the open book with other segments (X→Y, neither A) into A→Y and
+        X→A. Possible for maker A iff A's sells + buys in these segments ≤ their volume (then the
+        segments clean of A carry at least A's self-traded Wh, and a swap never creates another
+        self-trade); a maker for whom it is not comes back in ``bad`` (it then gets its own flow nodes)."""
+        code = self.code
+        cs, cb = code[si], code[bi]
+        selfm = (cs >= 0) & (cs == cb)
+        if not selfm.any():
+            return si, bi, wh, set()
+        total = int(wh.sum())
+        selfs = np.flatnonzero(selfm).tolist()
+        load: dict[int, int] = {}
+        for c in set(cs[selfm].tolist()):
+            load[c] = int(wh[cs == c].sum()) + int(wh[cb == c].sum()) if len(load) < 64 else None
+        if any(v is None for v in load.values()):  # many makers: one pass in Python
+            load = dict.fromkeys(load, 0)
+            for a_, b_, w in zip(cs.tolist(), cb.tolist(), wh.tolist(), strict=True):
+                if a_ in load:
+                    load[a_] += w
+                if b_ in load:
+                    load[b_] += w
+        bad = {self.code_maker[c] for c, v in load.items() if v > total}
+        if bad:
+            return si, bi, wh, bad
+        W = wh.copy()
+        new_s: list[int] = []
+        new_b: list[int] = []
+        new_w: list[int] = []
+        n = len(W)
+        ptr = 0
+        for k in selfs:
+            a = int(cs[k])
+            w = int(W[k])
+            W[k] = 0
+            j = ptr
+            while w > 0:
+                if j >= n:  # cannot happen while the load condition holds
+                    return si, bi, wh, {self.code_maker[a]}
+                if W[j] > 0 and cs[j] != a and cb[j] != a:  # another maker's self-trade is fine too
+                    take = min(w, int(W[j]))
+                    W[j] -= take
+                    w -= take
+                    new_s += [int(si[k]), int(si[j])]
+                    new_b += [int(bi[j]), int(bi[k])]
+                    new_w += [take, take]
+                j += 1
+            while ptr < n and W[ptr] == 0:
+                ptr += 1
+        keep = W > 0
+        return (np.concatenate((si[keep], np.array(new_s, dtype=np.int64))),
+                np.concatenate((bi[keep], np.array(new_b, dtype=np.int64))),
+                np.concatenate((W[keep], np.array(new_w, dtype=W.dtype))), set())
+
+
+def _slice(q: np.ndarray, fill: np.ndarray, pos, n):
+    """The part ``[pos, pos + n)`` of a queue's cumulative fills: ``(indices, amounts)``."""
+    cum = np.cumsum(fill)
+    start = cum - fill
+    lo = np.maximum(start, pos)
+    hi = np.minimum(cum, pos + n)
+    take = hi - lo
+    k = take > 0
+    return q[k], take[k]
+
+
+def _ranks(limits: list[int]) -> tuple[np.ndarray, list[int]]:
+    """Each price's rank among the distinct prices, and those prices (sorted Python ints)."""
+    try:
+        arr = np.array(limits, dtype=np.int64)
+    except OverflowError:  # prices beyond int64: ranks into the sorted distinct Python ints
+        values = sorted(set(limits))
+        pos = {v: i for i, v in enumerate(values)}
+        return np.array([pos[p] for p in limits], dtype=np.int64), values
+    if arr.size == 0:
+        return arr, []
+    lo, hi = int(arr.min()), int(arr.max())
+    if hi - lo <= 4 * arr.size + 1024:  # a table over the price range: O(n), no sort
+        present = np.zeros(hi - lo + 1, dtype=np.int64)
+        present[arr - lo] = 1
+        table = np.cumsum(present) - 1
+        return table[arr - lo], (np.flatnonzero(present) + lo).tolist()
+    vals, rank = np.unique(arr, return_inverse=True)
+    return rank.astype(np.int64), vals.tolist()
+
+
+def _priority(idx: np.ndarray, price_key: np.ndarray, seq: np.ndarray, ids: list[str]) -> np.ndarray:
+    """``idx`` sorted by price key, then time (seq), then order id (only where the first two tie)."""
+    order = np.lexsort((seq, price_key))
+    out, pk, sq = idx[order], price_key[order], seq[order]
+    tie = np.flatnonzero((pk[1:] == pk[:-1]) & (sq[1:] == sq[:-1]))
+    if tie.size:
+        key = np.zeros(len(idx), dtype=np.int64)
+        members = np.union1d(tie, tie + 1)
+        ranked = sorted(members.tolist(), key=lambda k: ids[out[k]])
+        key[ranked] = np.arange(len(ranked))
+        out = out[np.lexsort((key, sq, pk))]
+    return out
+
+
+def _compatible(sk: tuple, bk: tuple) -> bool:
+    sm, scol, scp = sk
+    bm, bcol, bcp = bk
+    if sm is not None and sm == bm:
+        return False  # no self-trade
+    if bcol is not None and scol != bcol:
+        return False  # the buyer's required colour
+    if bcp is not None and sm != bcp:
+        return False  # the buyer's counterparty (exclusive: the chain refuses anyone else)
+    return not (scp is not None and bm != scp)
