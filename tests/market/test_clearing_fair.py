@@ -6,10 +6,14 @@ counterparties) and the issue's examples."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keeper.clearing import BookOrder, clear
+from keeper.clearing import BookOrder, Fill, clear
+from keeper.settlement import BatchCheckFailed, check_money
 
 Z = "0x0000000000000000000000000000000000000000"
 NO_COLOUR = b"\x00" * 32
@@ -142,6 +146,8 @@ def check(book, r):
     for oid, paid in split.paid.items():
         assert paid <= -(-fills[oid] * by_id[oid].limit_price // 1000)
     assert sum(split.paid.values()) == sum(split.received.values()) + split.dust
+    # the keeper's pre-send check agrees
+    check_money(list(r.trades), {b.id: SimpleNamespace(limit_price=str(b.limit_price)) for b in book})
     return volume
 
 
@@ -164,10 +170,10 @@ def test_makers_on_both_sides_never_lose_volume(rows):
         sells = {b.maker: 0 for b in book}
         buys = dict(sells)
         p = r.price
-        for b in book:
-            if b.side == "sell" and b.limit_price < p:
+        for b in book:  # every order eligible at p (a rationing may fill any of them)
+            if b.side == "sell" and b.limit_price <= p:
                 sells[b.maker] += b.amount_wh
-            if b.side == "buy" and b.limit_price > p:
+            if b.side == "buy" and b.limit_price >= p:
                 buys[b.maker] += b.amount_wh
         if all(sells[m] + buys[m] <= volume for m in sells) and r.volume_wh == volume:
             # an equilibrium without self-trade: every order strictly in the money is filled
@@ -246,3 +252,14 @@ def test_totals_beyond_int64_are_exact():
     r = clear(book)
     assert r.volume_wh == 1025 * big and r.price == 15
     assert all(f == big for f in r.fills().values()) and len(r.fills()) == 2050
+
+
+def test_pre_send_check_refuses_zero_money_and_limit_breaks():
+    rows = {"s": SimpleNamespace(limit_price="10"), "b": SimpleNamespace(limit_price="20")}
+    with pytest.raises(BatchCheckFailed, match="moves no money"):
+        check_money([Fill("s", "b", "0xA", "0xB", 5, 0, "0xT")], rows)
+    with pytest.raises(BatchCheckFailed, match="outside the limits"):
+        check_money([Fill("s", "b", "0xA", "0xB", 5, 9, "0xT")], rows)
+    # split into pieces that each round to nothing, the seller still gets its floor per order
+    money = check_money([Fill("s", "b", "0xA", "0xB", 33, 15, "0xT")] * 30 + [Fill("s", "b", "0xA", "0xB", 10, 15, "0xT")], rows)
+    assert money.received == {"s": 15} and money.paid == {"b": 15}
