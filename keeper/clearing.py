@@ -1,33 +1,45 @@
 """Clearing engine: a pure function from one interval's orders to trades and a price (no I/O).
 
-Default rule: **uniform-price double auction** (pay-as-clear).
+Default rule: **uniform-price double auction** (pay-as-clear), priced inside the competitive
+equilibrium (issue 18).
 
-1. Price formation. For every candidate price *p* (each distinct limit price), demand D(p) is
-   the Wh of buy orders with limit ≥ p and supply S(p) the Wh of sell orders with limit ≤ p.
-   Traded volume V = max_p min(D(p), S(p)) — the maximal volume any single price can clear. The
-   prices achieving V form a range [p_lo, p_hi]; the clearing price is its midpoint
-   ``(p_lo + p_hi) // 2`` (an integer in payment-token base units per kWh).
-2. Rationing. Buy orders with limit ≥ price are filled high→low, sell orders with limit ≤ price
-   low→high, ties by price, then time (``seq``), then order id, each side up to V.
-3. Pairing. The two rationed queues are merged so that every Wh has one seller and one buyer
-   (seller→buyer pairs, as the chain needs them).
+1. Volume and price. At a price p, supply S(p) is the Wh of sells with limit ≤ p (S⁻(p): < p) and
+   demand D(p) the Wh of buys with limit ≥ p (D⁺(p): > p). The volume is V = max_p min(D, S). The
+   **competitive equilibrium interval** is the set of prices with S⁻ ≤ V ≤ S and D⁺ ≤ V ≤ D: they
+   clear V with every order strictly in the money filled and none out of the money. It is a closed
+   interval [p_lo, p_hi] whose ends are limit prices; the price is its midpoint rounded up,
+   ``(p_lo + p_hi + 1) // 2`` (integer base units per kWh; the half unit goes to the sellers).
+   Sells 100 Wh @10 and 100 Wh @20 against a buy of 100 Wh @1000 clear at 15 (the old rule, the
+   midpoint of the volume-maximising range, gave 505 and left the seller @20 in the money, unfilled).
+2. Constraints. No self-trade (the chain refuses it), a buy's required colour, and a counterparty
+   named by either side (exclusive: ``EnergyMarket._checkTrade`` refuses any other partner) are
+   hard. The engine finds the **largest volume at the price under all of them**: the orders fall
+   into groups of interchangeable orders (the open book, i.e. every order without a constraint, is
+   one group; constrained orders are grouped by (maker if it matters, colour, counterparty)) and a
+   maximum flow (Dinic, exact Python ints) runs over the groups, strictly-in-the-money Wh first,
+   then at-the-money. When the constraints cost volume at the midpoint, every limit price inside the
+   equilibrium interval is tried (nearest the midpoint first, at most 64) and the one clearing most
+   is taken (ties: nearest the midpoint, then the higher).
+3. Makers on both sides (a battery household, an aggregator) stay in the open book: its trades are
+   paired by merging the two priority queues, and a self-trade A→A is swapped with another trade
+   X→Y into A→Y and X→A. That is possible iff A's filled sells + buys ≤ the volume; when not, A
+   gets its own groups in the flow, which then finds the maximum (never less).
+4. Rationing. Within a group, orders fill in priority order: price, then time (``seq``), then id.
+5. Fill-or-kill orders that would be filled partially are removed and the interval is cleared again
+   (lowest priority first, at most once per such order).
 
-Option ``mode="pay_as_bid"``: same volume and rationing, but each trade is priced at the buyer's
-limit (the seller gets it too; it is ≥ the seller's limit because the buyer's limit ≥ price).
+Option ``mode="pay_as_bid"``: same volume and fills, each trade priced at the buyer's limit.
 
-Preferences: a buy order may require a source colour, and either side may name a counterparty.
-Such orders are matched first, greedily in priority order, against the eligible orders they
-accept; the rest is cleared by the vectorised merge. Self-trades (same maker on both sides) are
-never produced. Fill-or-kill orders that would be filled partially are removed and the interval is
-cleared again (at most once per such order).
-
-Complexity: O(n log n) — sorts plus ``searchsorted``/``cumsum`` in numpy; no loops over price
-levels. Energy is conserved exactly: every trade's Wh leave one seller and reach one buyer. Money
-is rounded per order, as the contract does it (issue 16): an order's value is ``Σ wh × price``
-over its trades, a seller receives its floor / 1000 and a buyer pays its ceiling / 1000
-(:meth:`ClearingResult.split`, :func:`gridcoop_sdk.orders.split_money`); what the buyers pay is
-what the sellers receive plus the rounding dust, under one base unit per order, which the market
-keeps for the DAO.
+Speed: the orders are read once per field into numpy arrays; sorting, the equilibrium and the
+pairing are vectorised (O(n log n)); the flow runs over groups, not orders; trades are kept as
+columns (:class:`TradeList`) and a :class:`Fill` is built when read. Sums are exact: int64 while the
+book's total Wh is below 2^62, Python ints beyond. Energy is conserved exactly: every trade's Wh
+leave one seller and reach one buyer. No trade moves zero money (wh ≥ 1 and price ≥ 1; a price
+of 0 clears nothing). Money is rounded per order, as the contract does it (issue 16): an order's
+value is ``Σ wh × price`` over its trades, a seller receives its floor / 1000 and a buyer pays its
+ceiling / 1000 (:meth:`ClearingResult.split`, :func:`gridcoop_sdk.orders.split_money`), so a seller
+never receives less than ``floor(sold × limit / 1000)``; the keeper checks this before sending
+(:func:`keeper.settlement.check_money`).
 """
 
 from __future__ import annotations
