@@ -457,7 +457,8 @@ def _validate(book: Sequence[BookOrder], cols: dict[str, list] | None = None) ->
             if i in seen:
                 raise ClearingError(f"order {i}: duplicate id")
             seen.add(i)
-    if (set(cols["side"]) <= {"sell", "buy"} and (not book or (
+    sides = cols["side"]
+    if (sides.count("buy") + sides.count("sell") == len(sides) and (not book or (
             min(amounts) > 0 and max(amounts) < _MAX_AMOUNT and min(limits) >= 0 and max(limits) < 2**256))):
         return
     for o in book:
@@ -479,7 +480,8 @@ class _Book:
     def __init__(self, book: list[BookOrder], cols: dict[str, list]) -> None:
         self.book = book
         n = self.n = len(book)
-        self.is_buy = np.fromiter(map("buy".__eq__, cols["side"]), dtype=bool, count=n)
+        # sides are validated to be "buy" or "sell": their lengths (3 or 4) tell them apart in C
+        self.is_buy = np.frombuffer(bytes(map(len, cols["side"])), dtype=np.uint8) == 3
         amounts = cols["amount_wh"]
         # Exact sums: int64 while the book's total fits with room to spare, Python ints beyond.
         self.exact = sum(amounts) < 2**62
@@ -512,26 +514,16 @@ class _Book:
             special |= np.array([c in required for c in colours], dtype=bool)  # sells offering, buys requiring
         self.named, self.required, self.special = named, required, special
         self.flagged: set[str] = set(named)
-        self.both: set[str] = set()
-        self.code: np.ndarray | None = None
-
-    def _two_sided(self, es: np.ndarray, eb: np.ndarray) -> None:
-        """Makers with orders on both sides among ``es``/``eb`` (every order that any price inside
-        the equilibrium interval makes eligible), as small ints per order (-1: one side only), to find
-        and undo self-trades. Makers kept apart in the flow (their own nodes): those named as a
-        counterparty, and two-sided makers with a constrained order; more join when swaps cannot help."""
-        makers = self.makers
-        both = set(map(makers.__getitem__, es.tolist())).intersection(map(makers.__getitem__, eb.tolist()))
-        self.both = both
-        if both:
-            codes = {m: k for k, m in enumerate(both)}
-            self.code = np.full(self.n, -1, dtype=np.int64)
-            idx = np.concatenate((es, eb))
-            self.code[idx] = np.fromiter(map(codes.get, map(makers.__getitem__, idx.tolist()), repeat(-1)),
-                                         dtype=np.int64, count=idx.size)
-            self.code_maker = list(both)
-            if self.special.any():
-                self.flagged |= {makers[i] for i in np.flatnonzero(self.special).tolist()} & both
+        # makers as int64 hashes: self-trades are found by comparing them (and confirmed on the strings)
+        self.h = np.fromiter(map(hash, makers), dtype=np.int64, count=n)
+        # Makers kept apart in the flow (their own nodes): those named as a counterparty, and makers
+        # on both sides with a constrained order; more join when swaps cannot undo their self-trades.
+        if special.any():
+            sp = np.flatnonzero(special)
+            on_sells = np.isin(self.h[sp], self.h[~self.is_buy])
+            on_buys = np.isin(self.h[sp], self.h[self.is_buy])
+            two = np.flatnonzero(np.where(self.is_buy[sp], on_sells, on_buys)).tolist()
+            self.flagged |= {makers[sp[k]] for k in two}
         self._flag_cache: tuple[int, np.ndarray] | None = None
 
     def _flag_mask(self) -> np.ndarray:
@@ -550,9 +542,7 @@ class _Book:
             return None, None
         mid = _midpoint(int(self.values[lo]), int(self.values[hi]))
         if mid <= 0:
-            return None, None
-        self._two_sided(self.s[: int(np.searchsorted(self.sr, hi, "right"))],
-                        self.b[: int(np.searchsorted(self.br_neg, -lo, "right"))])  # a price of 0 would move no money (limits of 0 cannot be signed through the keeper)
+            return None, None  # a price of 0 would move no money (limits of 0 cannot be signed through the keeper)
         best = (self._at(mid), mid)
         if best[0][0] < volume:  # constraints bind: try the limit prices inside the interval
             cands = sorted(range(lo, hi + 1), key=lambda r: (abs(2 * int(self.values[r]) - 2 * mid), -r))
@@ -584,7 +574,7 @@ class _Book:
         # at-the-money: rank equal to the price's own rank (only when the price is a limit price)
         at_s = ks - 1 if ks and self.values[ks - 1] == price else None
         at_b = kb if kb < len(self.values) and self.values[kb] == price else None
-        for _ in range(len(self.both) + 2):
+        for _ in range(self.n + 2):  # each round flags at least one more maker
             out, bad = self._flow(es, eb, at_s, at_b)
             if not bad:
                 return out
@@ -669,7 +659,7 @@ class _Book:
             pos_s[i] += used
             pos_b[j] += used
             si, bi, wh = _merge(a_s, a_f, b_s, b_f)
-            if self.code is not None and queues_s[i][0] == _FREE and queues_b[j][0] == _FREE:
+            if queues_s[i][0] == _FREE and queues_b[j][0] == _FREE:
                 si, bi, wh, bad_here = self._unself(si, bi, wh)
                 bad |= bad_here
             out_s.append(si)
@@ -687,9 +677,17 @@ class _Book:
         X→A. Possible for maker A iff A's sells + buys in these segments ≤ their volume (then the
         segments clean of A carry at least A's self-traded Wh, and a swap never creates another
         self-trade); a maker for whom it is not comes back in ``bad`` (it then gets its own flow nodes)."""
-        code = self.code
-        cs, cb = code[si], code[bi]
-        selfm = (cs >= 0) & (cs == cb)
+        cs, cb = self.h[si], self.h[bi]
+        selfm = cs == cb
+        if not selfm.any():
+            return si, bi, wh, set()
+        mk = self.makers
+        first: dict[int, str] = {}
+        for k in np.flatnonzero(selfm).tolist():
+            if mk[si[k]] != mk[bi[k]]:  # equal hashes of different makers: not a self-trade
+                selfm[k] = False
+            else:
+                first.setdefault(int(cs[k]), mk[si[k]])
         if not selfm.any():
             return si, bi, wh, set()
         total = int(wh.sum())
@@ -704,7 +702,7 @@ class _Book:
                     load[a_] += w
                 if b_ in load:
                     load[b_] += w
-        bad = {self.code_maker[c] for c, v in load.items() if v > total}
+        bad = {first[c] for c, v in load.items() if v > total}
         if bad:
             return si, bi, wh, bad
         W = wh.copy()
@@ -720,7 +718,7 @@ class _Book:
             j = ptr
             while w > 0:
                 if j >= n:  # cannot happen while the load condition holds
-                    return si, bi, wh, {self.code_maker[a]}
+                    return si, bi, wh, {first[a]}
                 if W[j] > 0 and cs[j] != a and cb[j] != a:  # another maker's self-trade is fine too
                     take = min(w, int(W[j]))
                     W[j] -= take
