@@ -82,6 +82,9 @@ class BookOrder:
     payment_token: str = ZERO_ADDRESS
     colour: bytes = ZERO_COLOUR
     counterparty: str = ZERO_ADDRESS
+    # Ranked preferred partners (makers), best first: not signed and not checked on chain, so a
+    # preference, not a constraint — matched first at the uniform price, the rest through the open book.
+    prefer: tuple[str, ...] = ()
 
     @property
     def constrained(self) -> bool:
@@ -112,14 +115,14 @@ class TradeList(Sequence):
     interval does not build 600,000 objects it never uses. Behaves as a read-only list of Fills."""
 
     def __init__(self) -> None:
-        self._parts: list[tuple] = []  # (ids, makers, token, si, bi, wh, price | per-trade prices)
+        self._parts: list[tuple] = []  # (orders, token, si, bi, wh, price | per-trade prices)
         self._ends: list[int] = []
         self._cache: list[Fill] | None = None
 
-    def _add(self, ids: list[str], makers: list[str], token: str, si: np.ndarray, bi: np.ndarray,
-             wh: np.ndarray, price) -> None:
+    def _add(self, book: list[BookOrder], token: str, si: np.ndarray, bi: np.ndarray, wh: np.ndarray,
+             price) -> None:
         if len(wh):
-            self._parts.append((ids, makers, token, si, bi, wh, price))
+            self._parts.append((book, token, si, bi, wh, price))
             self._ends.append((self._ends[-1] if self._ends else 0) + len(wh))
             self._cache = None
 
@@ -128,23 +131,24 @@ class TradeList(Sequence):
 
     @property
     def volume_wh(self) -> int:
-        return sum(int(p[5].sum()) for p in self._parts)
+        return sum(int(p[4].sum()) for p in self._parts)
 
     def _build(self, part: tuple, lo: int, hi: int) -> list[Fill]:
-        ids, makers, token, si, bi, wh, price = part
-        si_l, bi_l = si[lo:hi].tolist(), bi[lo:hi].tolist()
+        book, token, si, bi, wh, price = part
+        sells = [book[i] for i in si[lo:hi].tolist()]
+        buys = [book[i] for i in bi[lo:hi].tolist()]
         wh_l = [int(w) for w in wh[lo:hi].tolist()]
         n = hi - lo
         prices = repeat(price, n) if isinstance(price, int) else price[lo:hi]
         return list(map(tuple.__new__, repeat(Fill), zip(  # Fill(...) without its Python-level __new__
-            [ids[i] for i in si_l], [ids[i] for i in bi_l], [makers[i] for i in si_l],
-            [makers[i] for i in bi_l], wh_l, prices, repeat(token, n), strict=False)))
+            map(_ID, sells), map(_ID, buys), map(_MAKER, sells), map(_MAKER, buys), wh_l, prices,
+            repeat(token, n), strict=False)))
 
     def _all(self) -> list[Fill]:
         if self._cache is None:
             out: list[Fill] = []
             for part in self._parts:
-                out += self._build(part, 0, len(part[5]))
+                out += self._build(part, 0, len(part[4]))
             self._cache = out
         return self._cache
 
@@ -426,7 +430,7 @@ def _clear(book: list[BookOrder], mode: str) -> ClearingResult:
         if price is not None and len(cleared[2]):
             result.prices[token] = price
             si, bi, wh, prices = cleared
-            result.trades._add(eng.ids, eng.makers, token, si, bi, wh, prices)
+            result.trades._add(active, token, si, bi, wh, prices)
     return result
 
 
@@ -435,14 +439,15 @@ def _priority_key(o: BookOrder) -> tuple:
     return (p, o.seq, o.id)
 
 
-_FIELDS = ("id", "maker", "side", "amount_wh", "limit_price", "seq")
+_FIELDS = ("side", "amount_wh", "limit_price", "seq")  # id and maker are read where needed
+_ID, _MAKER = attrgetter("id"), attrgetter("maker")
 
 
 def _columns(book: Sequence[BookOrder]) -> dict[str, list]:
     """The orders' fields as lists (one C-level pass per field); counterparty and colour only
     when some order sets them."""
     cols = {f: list(map(attrgetter(f), book)) for f in _FIELDS}
-    for f, zero in (("counterparty", ZERO_ADDRESS), ("colour", ZERO_COLOUR)):
+    for f, zero in (("counterparty", ZERO_ADDRESS), ("colour", ZERO_COLOUR), ("prefer", ())):
         cols[f] = None if set(map(attrgetter(f), book)) <= {zero} else list(map(attrgetter(f), book))
     return cols
 
@@ -450,10 +455,10 @@ def _columns(book: Sequence[BookOrder]) -> dict[str, list]:
 def _validate(book: Sequence[BookOrder], cols: dict[str, list] | None = None) -> None:
     """Refuse malformed orders, naming the first culprit (C-level passes when all is well)."""
     cols = _columns(book) if cols is None else cols
-    ids, amounts, limits = cols["id"], cols["amount_wh"], cols["limit_price"]
-    if len(set(ids)) != len(ids):
+    amounts, limits = cols["amount_wh"], cols["limit_price"]
+    if len(set(map(_ID, book))) != len(book):
         seen: set[str] = set()
-        for i in ids:
+        for i in map(_ID, book):
             if i in seen:
                 raise ClearingError(f"order {i}: duplicate id")
             seen.add(i)
@@ -471,7 +476,7 @@ def _validate(book: Sequence[BookOrder], cols: dict[str, list] | None = None) ->
 
 
 _MAX_PRICE_CANDIDATES = 64  # limit prices tried inside the equilibrium interval when constraints bind
-_FREE = (None, None, None)
+_FREE = (None, None, None, None)  # group key: (maker if it matters, colour, counterparty, preferences)
 
 
 class _Book:
@@ -492,30 +497,36 @@ class _Book:
         seq = np.fromiter(cols["seq"], dtype=np.int64, count=n)
         s = np.flatnonzero(~self.is_buy)
         b = np.flatnonzero(self.is_buy)
-        self.s = _priority(s, self.rank[s], seq[s], cols["id"])
-        self.b = _priority(b, -self.rank[b], seq[b], cols["id"])
+        self.s = _priority(s, self.rank[s], seq[s], book)
+        self.b = _priority(b, -self.rank[b], seq[b], book)
         self.sr = self.rank[self.s]
         self.br_neg = -self.rank[self.b]
         zero = np.zeros(1, dtype=self.amount.dtype)
         self.scum = np.concatenate((zero, np.cumsum(self.amount[self.s])))
         self.bcum = np.concatenate((zero, np.cumsum(self.amount[self.b])))
         # Constraints: colour (buy: required), counterparty (either side), makers on both sides.
-        makers = cols["maker"]
-        self.makers = makers
-        self.ids = cols["id"]
+        self._makers: list[str] | None = None
         buy_l = self.is_buy.tolist()
         cps, colours = cols["counterparty"], cols["colour"]
         named = set(cps) - {ZERO_ADDRESS} if cps is not None else set()
+        makers = self.makers if (cps is not None or cols["prefer"] is not None) else None
         required = set(compress(colours, buy_l)) - {ZERO_COLOUR} if colours is not None else set()
         special = np.zeros(n, dtype=bool)
         if named:
             special |= np.array([c != ZERO_ADDRESS or m in named for c, m in zip(cps, makers, strict=True)], dtype=bool)
         if required:
             special |= np.array([c in required for c in colours], dtype=bool)  # sells offering, buys requiring
+        prefs = cols["prefer"]
+        self.preferred: set[str] = set()
+        if prefs is not None:  # orders with preferences, and their preferred makers' orders, get own nodes
+            for p in set(prefs):
+                self.preferred.update(p)
+            pf = self.preferred
+            special |= np.array([bool(p) or m in pf for p, m in zip(prefs, makers, strict=True)], dtype=bool)
         self.named, self.required, self.special = named, required, special
-        self.flagged: set[str] = set(named)
+        self.flagged: set[str] = set(named) | self.preferred
         # makers as int64 hashes: self-trades are found by comparing them (and confirmed on the strings)
-        self.h = np.fromiter(map(hash, makers), dtype=np.int64, count=n)
+        self.h = np.fromiter(map(hash, map(_MAKER, book)), dtype=np.int64, count=n)
         # Makers kept apart in the flow (their own nodes): those named as a counterparty, and makers
         # on both sides with a constrained order; more join when swaps cannot undo their self-trades.
         if special.any():
@@ -523,8 +534,15 @@ class _Book:
             on_sells = np.isin(self.h[sp], self.h[~self.is_buy])
             on_buys = np.isin(self.h[sp], self.h[self.is_buy])
             two = np.flatnonzero(np.where(self.is_buy[sp], on_sells, on_buys)).tolist()
-            self.flagged |= {makers[sp[k]] for k in two}
+            self.flagged |= {book[sp[k]].maker for k in two}
         self._flag_cache: tuple[int, np.ndarray] | None = None
+
+    @property
+    def makers(self) -> list[str]:
+        """Every order's maker (read from the orders the first time it is needed)."""
+        if self._makers is None:
+            self._makers = list(map(_MAKER, self.book))
+        return self._makers
 
     def _flag_mask(self) -> np.ndarray:
         if self._flag_cache is None or self._flag_cache[0] != len(self.flagged):
@@ -589,7 +607,7 @@ class _Book:
             col = o.colour if o.colour != ZERO_COLOUR else None
         else:
             col = o.colour if o.colour in self.required else None
-        return (m, col, cp)
+        return (m, col, cp, o.prefer or None)
 
     def _flow(self, es: np.ndarray, eb: np.ndarray, at_s, at_b):
         amount = self.amount
@@ -618,7 +636,6 @@ class _Book:
         # maximum flow over the groups: strictly-in-the-money Wh first, then at-the-money
         ns, nb = len(queues_s), len(queues_b)
         src, snk = ns + nb, ns + nb + 1
-        f = _Flow(ns + nb + 2)
 
         def caps(q, at):
             tot = int(amount[q].sum())
@@ -627,21 +644,47 @@ class _Book:
 
         cs = [caps(q, at_s) for _, q in queues_s]
         cb = [caps(q, at_b) for _, q in queues_b]
-        es_src = [f.add(src, i, c[0]) for i, c in enumerate(cs)]
-        eb_snk = [f.add(ns + j, snk, c[0]) for j, c in enumerate(cb)]
-        pair_edges = []
-        for i, (ks, _) in enumerate(queues_s):
-            for j, (kb, _) in enumerate(queues_b):
-                if _compatible(ks, kb):
-                    pair_edges.append((i, j, f.add(i, ns + j, float("inf"))))
-        f.run(src, snk)
-        for ed, c in zip(es_src, cs, strict=True):
-            ed[1] += c[1] - c[0]
-        for ed, c in zip(eb_snk, cb, strict=True):
-            ed[1] += c[1] - c[0]
-        f.run(src, snk)
-        flow_s = [c[1] - ed[1] for ed, c in zip(es_src, cs, strict=True)]
-        flow_b = [c[1] - ed[1] for ed, c in zip(eb_snk, cb, strict=True)]
+        with_prefs = bool(self.preferred)
+        compat = [(i, j, _pref_rank(ks, kb) if with_prefs else None)
+                  for i, (ks, _) in enumerate(queues_s) for j, (kb, _) in enumerate(queues_b) if _compatible(ks, kb)]
+
+        def solve(first_full: str):
+            """Strict Wh on both sides, then the at-the-money Wh of one side (``first_full``), then
+            of both; within each round preferred edges by rank first, then every edge (later rounds
+            only re-route flow where that raises the volume). Source and sink edges never lose flow."""
+            f = _Flow(ns + nb + 2)
+            es_src = [f.add(src, i, c[0]) for i, c in enumerate(cs)]
+            eb_snk = [f.add(ns + j, snk, c[0]) for j, c in enumerate(cb)]
+            pair_edges = []
+            levels: dict[int, list] = {}  # preference rank -> edges (_ANY: not preferred)
+            for i, j, r in compat:
+                ed = f.add(i, ns + j, 0 if with_prefs else float("inf"))
+                pair_edges.append((i, j, ed))
+                levels.setdefault(_ANY if r is None else r, []).append(ed)
+            second = "buys" if first_full == "sells" else "sells"
+            for rnd in (None, first_full, second):
+                if rnd == "sells":
+                    for ed, c in zip(es_src, cs, strict=True):
+                        ed[1] += c[1] - c[0]
+                elif rnd == "buys":
+                    for ed, c in zip(eb_snk, cb, strict=True):
+                        ed[1] += c[1] - c[0]
+                for lvl in sorted(levels):
+                    for ed in levels[lvl]:
+                        if ed[1] == 0 and not f.g[ed[0]][ed[2]][1]:  # closed and unused: open it
+                            ed[1] = float("inf")
+                    f.run(src, snk)
+            flow_s = [c[1] - ed[1] for ed, c in zip(es_src, cs, strict=True)]
+            flow_b = [c[1] - ed[1] for ed, c in zip(eb_snk, cb, strict=True)]
+            strict = (sum(min(x, c[0]) for x, c in zip(flow_s, cs, strict=True))
+                      + sum(min(x, c[0]) for x, c in zip(flow_b, cb, strict=True)))
+            return strict, f, pair_edges, flow_s, flow_b
+
+        # the order that fills more strictly-in-the-money Wh (both only when both sides have some at the money)
+        tries = [solve("sells")]
+        if any(c[0] < c[1] for c in cs) and any(c[0] < c[1] for c in cb):
+            tries.append(solve("buys"))
+        _, f, pair_edges, flow_s, flow_b = max(tries, key=lambda t: t[0])
         # fills per group in priority order, then each group edge takes its slice of both queues
         fill_s = [_ration(amount[q], fl) for (_, q), fl in zip(queues_s, flow_s, strict=True)]
         fill_b = [_ration(amount[q], fl) for (_, q), fl in zip(queues_b, flow_b, strict=True)]
@@ -681,13 +724,14 @@ class _Book:
         selfm = cs == cb
         if not selfm.any():
             return si, bi, wh, set()
-        mk = self.makers
+        book = self.book
         first: dict[int, str] = {}
         for k in np.flatnonzero(selfm).tolist():
-            if mk[si[k]] != mk[bi[k]]:  # equal hashes of different makers: not a self-trade
+            seller = book[si[k]].maker
+            if seller != book[bi[k]].maker:  # equal hashes of different makers: not a self-trade
                 selfm[k] = False
             else:
-                first.setdefault(int(cs[k]), mk[si[k]])
+                first.setdefault(int(cs[k]), seller)
         if not selfm.any():
             return si, bi, wh, set()
         total = int(wh.sum())
@@ -706,9 +750,10 @@ class _Book:
         if bad:
             return si, bi, wh, bad
         W = wh.copy()
-        new_s: list[int] = []
-        new_b: list[int] = []
-        new_w: list[int] = []
+        # trades made by swaps: [sell, buy, wh, seller hash, buyer hash]; candidates too (a maker's
+        # Wh clean of it is invariant under swaps and at least its self-traded Wh: the pool of old
+        # and new trades never runs dry while the load condition holds)
+        made: list[list[int]] = []
         n = len(W)
         ptr = 0
         for k in selfs:
@@ -716,23 +761,34 @@ class _Book:
             w = int(W[k])
             W[k] = 0
             j = ptr
+            q = 0
             while w > 0:
-                if j >= n:  # cannot happen while the load condition holds
+                if j < n:
+                    if W[j] > 0 and cs[j] != a and cb[j] != a:  # another maker's self-trade is fine too
+                        take = min(w, int(W[j]))
+                        W[j] -= take
+                        w -= take
+                        made.append([int(si[k]), int(bi[j]), take, a, int(cb[j])])
+                        made.append([int(si[j]), int(bi[k]), take, int(cs[j]), a])
+                    j += 1
+                elif q < len(made):
+                    m = made[q]
+                    if m[2] > 0 and m[3] != a and m[4] != a:
+                        take = min(w, m[2])
+                        m[2] -= take
+                        w -= take
+                        made.append([int(si[k]), m[1], take, a, m[4]])
+                        made.append([m[0], int(bi[k]), take, m[3], a])
+                    q += 1
+                else:  # cannot happen while the load condition holds
                     return si, bi, wh, {first[a]}
-                if W[j] > 0 and cs[j] != a and cb[j] != a:  # another maker's self-trade is fine too
-                    take = min(w, int(W[j]))
-                    W[j] -= take
-                    w -= take
-                    new_s += [int(si[k]), int(si[j])]
-                    new_b += [int(bi[j]), int(bi[k])]
-                    new_w += [take, take]
-                j += 1
             while ptr < n and W[ptr] == 0:
                 ptr += 1
         keep = W > 0
-        return (np.concatenate((si[keep], np.array(new_s, dtype=np.int64))),
-                np.concatenate((bi[keep], np.array(new_b, dtype=np.int64))),
-                np.concatenate((W[keep], np.array(new_w, dtype=W.dtype))), set())
+        made = [m for m in made if m[2] > 0]
+        return (np.concatenate((si[keep], np.array([m[0] for m in made], dtype=np.int64))),
+                np.concatenate((bi[keep], np.array([m[1] for m in made], dtype=np.int64))),
+                np.concatenate((W[keep], np.array([m[2] for m in made], dtype=W.dtype))), set())
 
 
 def _slice(q: np.ndarray, fill: np.ndarray, pos, n):
@@ -766,7 +822,7 @@ def _ranks(limits: list[int]) -> tuple[np.ndarray, list[int]]:
     return rank.astype(np.int64), vals.tolist()
 
 
-def _priority(idx: np.ndarray, price_key: np.ndarray, seq: np.ndarray, ids: list[str]) -> np.ndarray:
+def _priority(idx: np.ndarray, price_key: np.ndarray, seq: np.ndarray, book: list[BookOrder]) -> np.ndarray:
     """``idx`` sorted by price key, then time (seq), then order id (only where the first two tie)."""
     order = np.lexsort((seq, price_key))
     out, pk, sq = idx[order], price_key[order], seq[order]
@@ -774,15 +830,28 @@ def _priority(idx: np.ndarray, price_key: np.ndarray, seq: np.ndarray, ids: list
     if tie.size:
         key = np.zeros(len(idx), dtype=np.int64)
         members = np.union1d(tie, tie + 1)
-        ranked = sorted(members.tolist(), key=lambda k: ids[out[k]])
+        ranked = sorted(members.tolist(), key=lambda k: book[out[k]].id)
         key[ranked] = np.arange(len(ranked))
         out = out[np.lexsort((key, sq, pk))]
     return out
 
 
+_ANY = 1 << 30  # preference level of edges that no order prefers
+
+
+def _pref_rank(sk: tuple, bk: tuple) -> int | None:
+    """The best rank either side gives the other (0 = first choice), or None."""
+    ranks = []
+    if bk[3] and sk[0] is not None and sk[0] in bk[3]:
+        ranks.append(bk[3].index(sk[0]))
+    if sk[3] and bk[0] is not None and bk[0] in sk[3]:
+        ranks.append(sk[3].index(bk[0]))
+    return min(ranks) if ranks else None
+
+
 def _compatible(sk: tuple, bk: tuple) -> bool:
-    sm, scol, scp = sk
-    bm, bcol, bcp = bk
+    sm, scol, scp, _ = sk
+    bm, bcol, bcp, _ = bk
     if sm is not None and sm == bm:
         return False  # no self-trade
     if bcol is not None and scol != bcol:

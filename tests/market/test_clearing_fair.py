@@ -263,3 +263,32 @@ def test_pre_send_check_refuses_zero_money_and_limit_breaks():
     # split into pieces that each round to nothing, the seller still gets its floor per order
     money = check_money([Fill("s", "b", "0xA", "0xB", 33, 15, "0xT")] * 30 + [Fill("s", "b", "0xA", "0xB", 10, 15, "0xT")], rows)
     assert money.received == {"s": 15} and money.paid == {"b": 15}
+
+
+# --------------------------------------------------------------------------- ranked preferences
+
+
+def test_preferred_partner_first_then_the_open_book():
+    book = [o("s1", "A", "sell", 100, 10), o("s2", "B", "sell", 50, 10, seq=1),
+            o("c1", "C", "buy", 100, 50, prefer=("B", "Z")), o("c2", "D", "buy", 50, 50, seq=1)]
+    r = clear(book)
+    # C gets all of its first choice B (50 Wh), Z is absent, the other 50 Wh come from the open book
+    assert sorted((t.seller, t.buyer, t.wh) for t in r.trades) == [("A", "C", 50), ("A", "D", 50), ("B", "C", 50)]
+    assert r.price == clear([b if b.id != "c1" else o("c1", "C", "buy", 100, 50) for b in book]).price
+
+
+def test_preference_for_an_absent_maker_still_trades():
+    r = clear([o("s1", "A", "sell", 100, 10), o("c1", "C", "buy", 100, 50, prefer=("E",))])
+    assert [(t.seller, t.buyer, t.wh) for t in r.trades] == [("A", "C", 100)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(row, max_size=12), st.lists(st.lists(st.sampled_from(MAKERS), max_size=3, unique=True), max_size=12))
+def test_preferences_never_cost_volume_or_move_the_price(rows, prefs):
+    """Preferences only choose partners: same price and volume as without them, every rule kept."""
+    plain = make_book(rows)
+    book = [BookOrder(**{**b.__dict__, "prefer": tuple(prefs[i]) if i < len(prefs) else ()})
+            for i, b in enumerate(plain)]
+    r, r0 = clear(book), clear(plain)
+    check(book, r)
+    assert r.prices == r0.prices and r.volume_wh == r0.volume_wh
