@@ -16,10 +16,12 @@ equilibrium (issue 18).
    hard. The engine finds the **largest volume at the price under all of them**: the orders fall
    into groups of interchangeable orders (the open book, i.e. every order without a constraint, is
    one group; constrained orders are grouped by (maker if it matters, colour, counterparty)) and a
-   maximum flow (Dinic, exact Python ints) runs over the groups, strictly-in-the-money Wh first,
-   then at-the-money. When the constraints cost volume at the midpoint, every limit price inside the
-   equilibrium interval is tried (nearest the midpoint first, at most 64) and the one clearing most
+   maximum flow (Dinic, exact Python ints) runs over the groups, strictly-in-the-money Wh of both
+   sides first, then at-the-money. When the constraints cost volume at the midpoint, every limit
+   price inside the equilibrium interval is tried (nearest the midpoint first, at most 64) and the one clearing most
    is taken (ties: nearest the midpoint, then the higher).
+   Ranked preferred partners (``BookOrder.prefer``, unsigned) are a preference, not a constraint:
+   the flow opens preferred edges first, rank by rank, then every edge, so they never cost volume.
 3. Makers on both sides (a battery household, an aggregator) stay in the open book: its trades are
    paired by merging the two priority queues, and a self-trade A→A is swapped with another trade
    X→Y into A→Y and X→A. That is possible iff A's filled sells + buys ≤ the volume; when not, A
