@@ -292,3 +292,12 @@ def test_preferences_never_cost_volume_or_move_the_price(rows, prefs):
     r, r0 = clear(book), clear(plain)
     check(book, r)
     assert r.prices == r0.prices and r.volume_wh == r0.volume_wh
+
+
+def test_keeper_refuses_an_order_limit_the_chain_cannot_carry():
+    """Item 6 at intake: the engine sums exactly, but a trade's wh is 96 bits on chain; the keeper's
+    per-order limit must stay below that (checked before it touches the chain)."""
+    from keeper.service import Keeper
+
+    with pytest.raises(ValueError, match="max_order_wh"):
+        Keeper(None, None, None, "sqlite://", max_order_wh=2**96)
