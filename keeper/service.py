@@ -35,7 +35,7 @@ from gridcoop_sdk.units import WATT_PER_WH
 from . import db as D
 from .clearing import MODES, UNIFORM
 from .clock import Clock
-from .settlement import build_batch, culprits, rows_money, simulate
+from .settlement import BatchCheckFailed, build_batch, culprits, rows_money, simulate
 from .txmanager import TxManager
 
 log = logging.getLogger("gridcoop.keeper")
@@ -76,6 +76,8 @@ class Keeper:
                  poll_interval: float = 1.0, check_balances: bool = True) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if not 0 < max_order_wh < 2**96:  # the contract's packed trade holds wh in 96 bits
+            raise ValueError(f"max_order_wh must be in 1..2^96 - 1, got {max_order_wh}")
         self.w3, self.account, self.market, self.clock, self.mode = w3, account, market, clock, mode
         self.db = D.Database(db_url)
         self.chain_id = w3.eth.chain_id
@@ -234,7 +236,12 @@ class Keeper:
         for _attempt in range(50):
             with self.db.session() as s:
                 rows = self.db.open_orders(s, iid)
-            batch = build_batch(iid, rows, self.mode, max_batch)
+            try:
+                batch = build_batch(iid, rows, self.mode, max_batch)
+            except BatchCheckFailed as err:  # never send a batch that breaks a money rule
+                self._set_interval(iid, state=D.IV_FAILED, error=str(err))
+                log.error("interval %s: pre-send check failed: %s", iid, err)
+                return SettlementResult(iid, D.IV_FAILED, error=str(err), dropped=dropped)
             if batch is None:
                 self._set_interval(iid, state=D.IV_EMPTY, n_orders=len(rows))
                 self._mark_unfilled(iid)

@@ -100,9 +100,41 @@ def build_batch(interval_id: int, rows: list[OrderRow], mode: str = UNIFORM, max
                 used.append(h)
             keep.append(t)
         trades = keep
+    check_money(trades, by_hash)
     packed = [pack_trade(index[t.sell_id], index[t.buy_id], t.wh, t.price) for t in trades]
     signed = [SignedOrder.from_json(by_hash[h].signed_json) for h in used]
     return Batch(interval_id, signed, used, trades, packed, result)
+
+
+class BatchCheckFailed(ValueError):
+    """The keeper's own batch breaks a money rule (a bug in the engine: the batch is never sent)."""
+
+
+def check_money(trades: list[Fill], rows: dict[str, OrderRow]) -> MoneySplit:
+    """The pre-send money check (issue 18, item 7), with the chain's per-order rounding: no trade
+    moves nothing (``wh × price > 0``), every price is within both limits, and each seller receives
+    at least ``floor(soldWh × limitPrice / 1000)`` and each buyer pays at most
+    ``ceil(boughtWh × limitPrice / 1000)`` — rounding never takes from a seller."""
+    sold: dict[str, int] = {}
+    bought: dict[str, int] = {}
+    for k, t in enumerate(trades):
+        s, b = rows[t.sell_id], rows[t.buy_id]
+        if t.wh <= 0 or t.price <= 0:
+            raise BatchCheckFailed(f"trade {k} ({t.sell_id[:10]}→{t.buy_id[:10]}) moves no money: {t.wh} Wh at {t.price}")
+        if not int(s.limit_price) <= t.price <= int(b.limit_price):
+            raise BatchCheckFailed(f"trade {k} price {t.price} outside the limits {s.limit_price}..{b.limit_price}")
+        sold[t.sell_id] = sold.get(t.sell_id, 0) + t.wh
+        bought[t.buy_id] = bought.get(t.buy_id, 0) + t.wh
+    money = split_money((t.sell_id, t.buy_id, t.wh, t.price) for t in trades)
+    for h, wh in sold.items():
+        floor = wh * int(rows[h].limit_price) // 1000
+        if money.received[h] < floor:
+            raise BatchCheckFailed(f"sell order {h[:10]} would receive {money.received[h]} < {floor} at its limit")
+    for h, wh in bought.items():
+        ceil = -(-wh * int(rows[h].limit_price) // 1000)
+        if money.paid[h] > ceil:
+            raise BatchCheckFailed(f"buy order {h[:10]} would pay {money.paid[h]} > {ceil} at its limit")
+    return money
 
 
 def simulate(w3: Web3, market: Contract, keeper: str, batch: Batch) -> int:

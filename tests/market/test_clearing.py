@@ -33,8 +33,10 @@ def test_many_crossings_with_partial_fills():
     book = [o("s1", A, "sell", 500, 10), o("s2", B, "sell", 500, 20), o("s3", C, "sell", 500, 35),
             o("b1", D, "buy", 600, 40), o("b2", "0xE", "buy", 600, 25)]
     r = clear(book)
-    # supply at 20: 1000, demand at 20..25: 1200 -> 1000 Wh trade; price range [20, 25] -> 22
-    assert r.price == 22 and r.volume_wh == 1000
+    # supply at 20: 1000, demand at 20..25: 1200 -> 1000 Wh trade. Any price in [20, 25) leaves b2
+    # (limit 25) strictly in the money yet short 200 Wh: the only equilibrium price is 25, where b2 is
+    # at the money and rationed (issue 18; the old rule took the midpoint 22 of the volume range).
+    assert r.price == 25 and r.volume_wh == 1000
     assert r.fills() == {"s1": 500, "s2": 500, "b1": 600, "b2": 400}
 
 
@@ -162,7 +164,8 @@ def test_array_kernel_matches_object_api():
 def test_prices_beyond_int64_clear_exactly():
     e18 = 10**18
     r = clear([o("s", A, "sell", 1000, 25 * e18), o("b", B, "buy", 1000, 30 * e18 + 1)])
-    assert r.price == (25 * e18 + 30 * e18 + 1) // 2 and r.trades[0].money == r.price == r.money  # 1 kWh
+    # the midpoint rounded up (issue 18: half a base unit goes to the sellers, never against them)
+    assert r.price == (25 * e18 + 30 * e18 + 1 + 1) // 2 and r.trades[0].money == r.price == r.money  # 1 kWh
     r = clear([o("s", A, "sell", 10, 2**200), o("b", B, "buy", 10, 2**200)], PAY_AS_BID)
     assert r.trades[0].price == 2**200
 

@@ -68,8 +68,10 @@ def test_orders_over_http_settle_and_balances_match_the_clearing(env, keeper, ap
     assert res.state == "settled" and res.trades > 0
     info = api.interval(iid)
     assert info["state"] == "settled" and info["tx_hash"] == res.tx_hash and info["price"] == res.price
-    # supply at p: 1800 (s0+s1, limits 20, 24); demand at p in [24, 30]: 1600 -> 1600 Wh at 27
-    assert res.price == 27 and res.volume_wh == 1600
+    # supply at p: 1800 (s0+s1, limits 20, 24); demand at p in [24, 30]: 1600 -> 1600 Wh. Above 24 s1
+    # would be strictly in the money yet short 200 Wh: the equilibrium price is 24 (issue 18; the old
+    # rule took 27, the midpoint of the volume range), s1 at the money and rationed to 600 Wh.
+    assert res.price == 24 and res.volume_wh == 1600
     after = _balances(env)
     delta = {a: [0, 0] for a in after}
     for t in info["trades"]:
@@ -81,11 +83,11 @@ def test_orders_over_http_settle_and_balances_match_the_clearing(env, keeper, ap
     for a in after:
         assert after[a][0] - before[a][0] == delta[a][0]
         assert after[a][1] - before[a][1] == delta[a][1]
-    # the chain rounds per order: s0 sold 1000 Wh in two trades (900 + 100 at 27: 24.3 + 2.7), one
-    # floor of 27,000 / 1000 = 27, not 24 + 2
-    assert after[env.sellers[0].address][1] - before[env.sellers[0].address][1] == 27
+    # the chain rounds per order: s0 sold 1000 Wh in two trades (900 + 100 at 24: 21.6 + 2.4), one
+    # floor of 24,000 / 1000 = 24, not 21 + 2
+    assert after[env.sellers[0].address][1] - before[env.sellers[0].address][1] == 24
     assert sum(money_for(t["wh"], t["price"]) for t in info["trades"]
-               if t["seller"] == env.sellers[0].address) == 26
+               if t["seller"] == env.sellers[0].address) == 23
     paid = sum(int(t["buyer_paid"]) for t in info["trades"])
     received = sum(int(t["seller_received"]) for t in info["trades"])
     dust = env.market.functions.roundingDust(env.token.address).call()
@@ -255,13 +257,14 @@ def test_intake_and_pre_check_ask_a_buyer_for_the_ceiling_of_its_order_value(env
     send(env.w3, env.admin, env.token.functions.mint(buyer.address, 1))
     assert keeper.accept_order(env.sign(env.order(buyer, "buy", 999, 27, iid=iid), buyer)).status == "open"
     # Before sending, the keeper's pre-check names a buyer short of the ceiling: at the clearing
-    # price 23 the batch pulls ceil(999 * 23 / 1000) = 23 from it; it keeps only the floor, 22.
+    # price 24 (the midpoint of [20, 27] rounded up, issue 18) the batch pulls
+    # ceil(999 * 24 / 1000) = 24 from it; it keeps only 22.
     keeper.accept_order(env.sign(env.order(env.sellers[0], "sell", 999, 20, iid=iid), env.sellers[0]))
     send(env.w3, buyer, env.token.functions.transfer(env.buyers[0].address, 27 - 22))
     advance_to(env.w3, iid * 900)
     res = keeper.settle_interval(iid)
     assert res.state == "empty" and len(res.dropped) == 1
-    assert "holds 22 payment token base units, needs 23" in next(iter(res.dropped.values()))
+    assert "holds 22 payment token base units, needs 24" in next(iter(res.dropped.values()))
 
 
 def test_eighteen_decimal_prices_settle_exactly(env, keeper):
@@ -273,5 +276,7 @@ def test_eighteen_decimal_prices_settle_exactly(env, keeper):
     before = env.token.functions.balanceOf(s.address).call()
     advance_to(env.w3, iid * 900)
     res = keeper.settle_interval(iid)
-    assert res.state == "settled" and res.price == 27_500_000_000_000_000_000
+    # the seller offers 1,500 Wh and sells 1,000: any price above its limit leaves it strictly in the
+    # money and short, so the equilibrium price is its limit (issue 18; the old rule took 27.5e18)
+    assert res.state == "settled" and res.price == 25_000_000_000_000_000_000
     assert env.token.functions.balanceOf(s.address).call() - before == 1000 * res.price // 1000
