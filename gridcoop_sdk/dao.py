@@ -18,8 +18,9 @@ dao …``) and the demo call these same functions.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -306,6 +307,24 @@ def handover_region(
 # ---------------------------------------------------------------------------------- proposals
 
 
+def utc_text(ts: int) -> str:
+    """A Unix time as ``YYYY-MM-DD HH:MM:SS UTC`` (proposal deadlines and execution times)."""
+    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def describe_status(st: dict[str, Any], when: Callable[[int], str] = utc_text) -> list[str]:
+    """Lines that show one proposal's :func:`status` to a member (tally, threshold, quorum, voting
+    end, execution time, description, calls); ``when`` renders a Unix time. Prints nothing."""
+    left = st["vote_end"] - st["now"]
+    lines = [f"#{st['id']} {st['state']:<9} for {st['for']} / against {st['against']} / abstain "
+             f"{st['abstain']} of {st['total_weight']} (threshold {st['threshold']}, quorum "
+             f"{st['quorum_bps'] / 100:g}%)  voting {'ends ' + when(st['vote_end']) if left > 0 else 'closed'}"
+             + (f"  executable from {when(st['eta'])}" if st["eta"] else ""),
+             f"    {st['description']}  — by {st['proposer']}"]
+    lines += [f"    call {c['target']} value {c['value']} data {c['data'][:74]}" for c in st["calls"]]
+    return lines
+
+
 def parse_call_arg(text: str) -> Any:
     """One command-line argument of a proposed call as an ABI value: ``true``/``false``, a 20-byte
     ``0x`` address (checksummed), other ``0x`` hex as bytes, an integer (``_`` separators allowed),
@@ -431,9 +450,7 @@ def proposals(w3: Web3, treasury: Dao | Contract) -> list[dict[str, Any]]:
 
 
 def _when(ts: int, now: int) -> str:
-    from datetime import UTC, datetime
-
-    iso = datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    iso = utc_text(ts)
     left = int(ts) - int(now)
     return f"{iso} (in {left} s)" if left > 0 else iso
 

@@ -212,14 +212,7 @@ def status(ecosystem, network, provider, dao_name, proposal_id, as_json):
     if not items:
         click.echo("no proposals yet")
     for st in items:
-        left = st["vote_end"] - st["now"]
-        click.echo(f"#{st['id']} {st['state']:<9} for {st['for']} / against {st['against']} / abstain "
-                   f"{st['abstain']} of {st['total_weight']} (threshold {st['threshold']}, quorum "
-                   f"{st['quorum_bps'] / 100:g}%)  voting {'ends in ' + str(left) + 's' if left > 0 else 'closed'}"
-                   + (f"  eta {st['eta']}" if st["eta"] else ""))
-        click.echo(f"    {st['description']}  — by {st['proposer']}")
-        for c in st["calls"]:
-            click.echo(f"    call {c['target']} value {c['value']} data {c['data'][:74]}")
+        click.echo("\n".join(sdk.describe_status(st)))
 
 
 @cli.group()

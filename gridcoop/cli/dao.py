@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -32,8 +31,7 @@ def _run(fn, *args: Any, **kwargs: Any) -> Any:
         raise click.ClickException(sdk.explain(exc)) from exc
 
 
-def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+_iso = sdk.utc_text
 
 
 def _contract(chain: Chain, ref: str):
@@ -188,14 +186,7 @@ def status(proposal_id, as_json, chain: Chain):
     if not items:
         click.echo(f"no proposals yet in DAO {d.name}")
     for st in items:
-        left = st["vote_end"] - st["now"]
-        click.echo(f"#{st['id']} {st['state']:<9} for {st['for']} / against {st['against']} / abstain "
-                   f"{st['abstain']} of {st['total_weight']} (threshold {st['threshold']}, quorum "
-                   f"{st['quorum_bps'] / 100:g}%)  voting {'ends ' + _iso(st['vote_end']) if left > 0 else 'closed'}"
-                   + (f"  executable from {_iso(st['eta'])}" if st["eta"] else ""))
-        click.echo(f"    {st['description']}  — by {st['proposer']}")
-        for c in st["calls"]:
-            click.echo(f"    call {c['target']} value {c['value']} data {c['data'][:74]}")
+        click.echo("\n".join(sdk.describe_status(st)))
 
 
 @dao.command()
