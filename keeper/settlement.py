@@ -11,7 +11,7 @@ to makers whose balance or allowance is short) so they can be dropped and the re
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from web3 import Web3
 from web3.contract import Contract
@@ -179,7 +179,7 @@ def build_batch(interval_id: int, rows: list[OrderRow], mode: str = UNIFORM, max
     result = clear(terms.book(rows), mode)
     if not result.trades:
         return None
-    trades = [replace(t, price=terms.chain_price(t)) if t.sell_id == GRID_SELL else t
+    trades = [t._replace(price=terms.chain_price(t)) if t.sell_id == GRID_SELL else t
               for t in result.trades[:max_batch]]
     used: list[str] = []
     index: dict[str, int] = {}
