@@ -629,6 +629,55 @@ contract MarketGridTest is GridFixture {
         assertEq(market.roundingDust(address(yen)), 0, "no dust");
     }
 
+    /// @dev A buy order repeated in `copies` copies, each filled by its own trade, with a fee:
+    ///      the payee gets floor(ΣF / 1000) and the buyer pays ceil((V + F) / 1000) per order id,
+    ///      however the keeper splits it (the SDK's split_money model).
+    function testFuzz_fee_copiesRoundedPerId(uint256 total, uint8 copies, uint16 price, uint8 rate) public {
+        uint256 k = bound(copies, 1, 20);
+        uint256 w = bound(total, k, 5000);
+        uint256 p = bound(price, 1, 60);
+        uint256 r = bound(rate, 1, 40);
+        market.setNetworkFee(address(yen), uint128(r), uint128(r));
+        IEnergyMarket.Order[] memory os = new IEnergyMarket.Order[](k + 1);
+        os[0] = _o(a[0], 0, w, p, address(yen));
+        IEnergyMarket.Order memory b = _o(a[1], 1, w, p + r, address(yen));
+        uint256[] memory ts = new uint256[](k);
+        for (uint256 i; i < k; ++i) {
+            os[i + 1] = b;
+            ts[i] = _t(0, i + 1, i + 1 < k ? w / k : w - (w / k) * (k - 1), p);
+        }
+        _settle(os, ts);
+        assertEq(yen.balanceOf(payee), (w * r) / 1000, "payee: floor per order id");
+        assertEq(yen.balanceOf(a[1]), 1e12 - _ceil(w * (p + r)), "buyer: ceil per order id");
+        assertEq(yen.balanceOf(a[0]), 1e12 + (w * p) / 1000, "seller: floor");
+        assertEq(
+            market.roundingDust(address(yen)),
+            _ceil(w * (p + r)) - (w * p) / 1000 - (w * r) / 1000,
+            "dust: the rest"
+        );
+        assertEq(yen.balanceOf(address(market)), market.roundingDust(address(yen)), "dust held");
+    }
+
+    /// @dev The grid account may trade with households as a maker in the same batch as its grid
+    ///      trades: it pays as a buyer and as the grid, separately, and the batch balances.
+    function test_gridAccount_alsoMakerInSameBatch() public {
+        IEnergyMarket.Order[] memory os = new IEnergyMarket.Order[](3);
+        os[0] = _o(a[0], 0, 1000, 5, address(yen));
+        os[1] = _o(gridAcct, 1, 400, 20, address(yen));
+        os[2] = _o(a[1], 1, 500, 30, address(yen));
+        uint256[] memory ts = new uint256[](3);
+        ts[0] = _t(0, 1, 400, 15); // grid account buys 400 Wh from a0 as a maker: pays 6
+        ts[1] = _t(0, GRID, 600, 10); // the grid buys the rest: pays 6
+        ts[2] = _t(GRID, 2, 500, 30); // the grid sells to a1: receives 15
+        uint256 supply = watt.totalSupply();
+        _settle(os, ts);
+        assertEq(yen.balanceOf(gridAcct), 1e12 - 6 - 6 + 15, "grid account: maker and grid");
+        assertEq(watt.balanceOf(gridAcct), 1e6 * 1e18 + 400 * WPW, "grid account got its maker WATT");
+        assertEq(watt.totalSupply(), supply + 500 * WPW - 600 * WPW, "supply");
+        assertEq(yen.balanceOf(a[0]), 1e12 + 12, "seller: 6 + 6");
+        assertEq(yen.balanceOf(address(market)), 0, "no dust");
+    }
+
     function test_setNetworkFee_refusals() public {
         vm.expectRevert(abi.encodeWithSelector(IEnergyMarket.MarketInvalidFee.selector, 5, 6));
         market.setNetworkFee(address(yen), 5, 6);
