@@ -293,7 +293,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         settledIntervals[intervalId] = true;
         bytes32[] memory hashes = _verifyOrders(intervalId, orders, signatures);
         Totals memory tot = _applyTrades(intervalId, orders, hashes, trades);
-        _checkFills(intervalId, orders, hashes, tot.fillWh, tot.value);
+        _checkFills(intervalId, orders, hashes, tot);
         uint256 volume = _moveTokens(intervalId, orders, tot);
         emit IntervalSettled(intervalId, trades.length, tot.energy, volume);
     }
@@ -660,9 +660,10 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         uint64 intervalId,
         Order[] calldata orders,
         bytes32[] memory hashes,
-        uint256[] memory fillWh,
-        uint256[] memory value
+        Totals memory tot
     ) internal {
+        uint256[] memory fillWh = tot.fillWh;
+        uint256[] memory value = tot.value;
         uint256 filter = _cancelFilter[intervalId];
         for (uint256 i; i < orders.length; ++i) {
             uint256 f = fillWh[i];
@@ -704,11 +705,29 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
                 case 1 { mstore(slot, sub(div(total, 1000), div(prev, 1000))) }
                 default { mstore(slot, sub(div(add(total, 999), 1000), div(add(prev, 999), 1000))) }
             }
+            if (!sell && tot.fee.length != 0) _roundFee(tot.fee, i, h, already != 0);
         }
         // The grid is one order per side: selling it receives the floor, buying it pays the ceiling.
         uint256 n = orders.length;
         value[n] = value[n] / 1000;
         value[n + 1] = (value[n + 1] + 999) / 1000; // < 2^241: no overflow
+    }
+
+    /// @dev A buy order's network fee rounded down once per order id, like its money: `fee[i]`
+    ///      (Σ wh × rate of copy i's trades) becomes `floor(F / 1000) - floor(P / 1000)`, P the fee
+    ///      of the earlier copies of the same id (transient slot `id ^ 1`, no other id of this batch
+    ///      short of inverting keccak256), F = P + fee[i]. (Rounded per copy, repeating a buy order
+    ///      in the batch turned the payee's fee into rounding dust.)
+    function _roundFee(uint256[] memory fee, uint256 i, bytes32 h, bool seen) internal {
+        assembly ("memory-safe") {
+            let slot := add(add(fee, 0x20), shl(5, i)) // i < orders.length < fee.length
+            let key := xor(h, 1)
+            let prev := 0
+            if seen { prev := tload(key) }
+            let total := add(prev, mload(slot)) // < 2^241: no overflow
+            tstore(key, total)
+            mstore(slot, sub(div(total, 1000), div(prev, 1000)))
+        }
     }
 
     /// @dev The three Bloom-filter bits of order id `h` (its three least significant bytes, i.e.
@@ -854,12 +873,12 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         if (fillWh[n + 1] != 0) IWattToken(address(w)).burn(address(this), fillWh[n + 1] * WATT_PER_WH);
     }
 
-    /// @dev The network fees: per buy order `floor(fee / 1000)`, summed per token and paid to the
-    ///      payee once per token.
+    /// @dev The network fees: per buy order id `floor(fee / 1000)` (rounded in `_checkFills`),
+    ///      summed per token and paid to the payee once per token.
     function _payFees(uint64 intervalId, Order[] calldata orders, uint256[] memory fee, Flows memory fl) internal {
         uint256[] memory owed = new uint256[](fl.count);
         for (uint256 i; i < orders.length; ++i) {
-            uint256 m = fee[i] / 1000;
+            uint256 m = fee[i]; // rounded per order id in _checkFills
             if (m != 0) owed[_tokenSlot(fl.tokens, fl.count, address(uint160(_word(orders[i], _TOKEN))))] += m;
         }
         address payee = networkFeePayee;
