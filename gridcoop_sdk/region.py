@@ -178,6 +178,11 @@ def deploy_region(
     for role in ("MINTER_ROLE", "BURNER_ROLE"):
         send(w3, deployer, watt.functions.grantRole(getattr(watt.functions, role)().call(), market.address))
     send(w3, deployer, registry.functions.grantRole(registry.functions.DEBT_SETTLER_ROLE().call(), market.address))
+    # colour claims backed by metered origin: the market (coloured trades) and the battery storage
+    # (coloured deposits) move origin in the registry's ledger
+    origin_role = registry.functions.ORIGIN_ROLE().call()
+    send(w3, deployer, registry.functions.grantRole(origin_role, market.address))
+    send(w3, deployer, market.functions.setOriginLedger(registry.address))
     currency = region["LocalCurrency"].address
     utility = cfg.grid.account or grid_account
     if utility:
@@ -200,6 +205,8 @@ def deploy_region(
         participants=registry.address, welcome_grant=to_units(cfg.storage.welcome_grant_tsl, 18),
         record_as=rec("BatteryStorage"), directory=directory)
     region.contracts["BatteryStorage"] = storage
+    send(w3, deployer, registry.functions.grantRole(origin_role, storage.address))
+    send(w3, deployer, storage.functions.setOriginLedger(registry.address))
     crev = crev_sdk.deploy_crev(w3, deployer, issuer=registry.address, factor_g_per_kwh=cfg.grid.crev_factor,
                                 minimum_retirement=0, region=slug, directory=directory)
     region.crev = crev

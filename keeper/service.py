@@ -29,7 +29,7 @@ from web3.logs import DISCARD
 
 from gridcoop_sdk.artifacts import abi as artifact_abi
 from gridcoop_sdk.exceptions import GridcoopError, TransactionFailed
-from gridcoop_sdk.orders import SignedOrder, money_for, payment_for, split_money
+from gridcoop_sdk.orders import SignedOrder, colour_name, money_for, payment_for, split_money
 from gridcoop_sdk.units import WATT_PER_WH
 
 from . import db as D
@@ -192,6 +192,8 @@ class Keeper:
             token = self.w3.eth.contract(address=o.payment_token, abi=self.watt.abi)
             # the most a buy order can pay: the ceiling of its whole value (the chain rounds per order)
             need = payment_for(o.amount_wh, o.limit_price)
+        if o.is_sell and int.from_bytes(o.colour, "big"):
+            self._check_origin(o)
         bal = token.functions.balanceOf(o.maker).call()
         if bal < need:
             raise OrderRejected("order.amount_wh", f"maker holds {self._units(token, bal)}, the order needs "
@@ -200,6 +202,18 @@ class Keeper:
         if allowance < need:
             raise OrderRejected("order.maker", f"maker allows the market only {self._units(token, allowance)}, "
                                                f"the order needs {self._units(token, need)}: approve the market first")
+
+    def _check_origin(self, o) -> None:
+        """A coloured sell order claims metered origin of its colour (issue 19): the maker must hold
+        at least the order's amount of it (the market's origin ledger refuses the batch otherwise)."""
+        ledger = self.market.functions.originLedger().call()
+        if int(ledger, 16) == 0:
+            return
+        registry = self.w3.eth.contract(address=ledger, abi=artifact_abi("MeterRegistry"))
+        held = registry.functions.originOf(o.maker, o.colour).call()
+        if held < o.amount_wh:
+            raise OrderRejected("order.colour", f"maker holds {held} Wh of {colour_name(o.colour)!r} origin (metered "
+                                                f"as that colour), the order claims {o.amount_wh}")
 
     def cancel_order(self, order_hash: str, signature: bytes) -> D.OrderRow:
         """Off-chain cancel: ``signature`` is the maker's EIP-191 signature of the order hash bytes."""

@@ -265,6 +265,13 @@ def culprits(w3: Web3, market: Contract, watt: Contract, batch: Batch, err: Tran
         if 0 <= i < len(batch.hashes):
             args = ", ".join(f"{k}={v}" for k, v in err.error_args.items() if k != "orderIndex")
             return {batch.hashes[i]: f"{name}({args})" if args else name}
+    if name == "OriginExceeded":  # a coloured sale beyond the seller's metered origin of that colour
+        owner, colour = str(err.error_args.get("owner", "")).lower(), err.error_args.get("colour")
+        colour = bytes(colour) if colour is not None else b""
+        why = (f"OriginExceeded: maker holds {err.error_args.get('heldWh')} Wh of this colour's origin, the batch "
+               f"claims {err.error_args.get('wantedWh')}")
+        return {h: why for h, s in zip(batch.hashes, batch.signed, strict=True)
+                if s.order.is_sell and s.order.maker.lower() == owner and s.order.colour == colour}
     if name in TOKEN_ERRORS or not name:
         return short_makers(w3, market, watt, batch)
     return {}

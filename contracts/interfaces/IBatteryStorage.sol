@@ -54,6 +54,9 @@ interface IBatteryStorage {
     error StorageNothingToClaim(address payee);
     /// @notice Thrown when withdrawing more prepaid TSL than the caller has.
     error StorageInsufficientCredit(address account, uint256 credit, uint256 requested);
+    /// @notice Thrown when a coloured deposit joins stored energy of another colour (one colour per
+    ///         position: withdraw it first).
+    error StorageColourMismatch(uint256 batteryId, bytes32 stored, bytes32 deposited);
 
     // ------------------------------------------------------------------ events
     /// @notice A battery was registered.
@@ -103,6 +106,8 @@ interface IBatteryStorage {
     event MarketingPoolFunded(address indexed from, uint256 amount);
     /// @notice The platform and marketing payees were changed.
     event PayeesChanged(address platformTreasury, address marketing);
+    /// @notice The origin ledger (colour claims of deposits) was changed (zero: colours not backed).
+    event OriginLedgerChanged(address ledger);
     /// @notice The participant registry (who may claim a welcome grant) was changed.
     event ParticipantRegistryChanged(address registry);
     /// @notice `user` prepaid TSL to be used for fees.
@@ -153,6 +158,12 @@ interface IBatteryStorage {
 
     /// @notice Sets the participant registry (zero disables welcome grants). Only `DEFAULT_ADMIN_ROLE`.
     function setParticipantRegistry(address registry) external;
+
+    /// @notice Sets the ledger of metered colour origin (the MeterRegistry; zero: a deposit's colour
+    ///         is not backed). With one, a deposit of colour X consumes the depositor's X origin and
+    ///         a withdrawal passes on what comes out (the efficiency loss takes its share of the
+    ///         colour). Only `DEFAULT_ADMIN_ROLE`.
+    function setOriginLedger(address ledger) external;
 
     // ------------------------------------------------------------------ users
     /// @notice Charges `wh` Wh of the caller's WATT into a battery (needs WATT allowance of wh * 10^15).

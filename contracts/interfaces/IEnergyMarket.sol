@@ -62,7 +62,9 @@ interface IEnergyMarket {
         bytes32 colour;
     }
 
-    /// @notice Emitted per trade: the energy transfer proof (seller, buyer, Wh, price, interval).
+    /// @notice Emitted per trade: the energy transfer proof (seller, buyer, Wh, price, interval,
+    ///         and `colour`: the attribute the seller claimed — backed by its metered origin when
+    ///         the market has an origin ledger — "grid" for the grid's sales, zero for none).
     ///         It carries no money: money is rounded per order, not per trade (see the contract
     ///         notice); an order's money is `floor`/`ceil` of `Σ wh * pricePerKwh / 1000` over its
     ///         trades.
@@ -73,7 +75,8 @@ interface IEnergyMarket {
         uint256 wh,
         uint256 pricePerKwh,
         address paymentToken,
-        bytes32 tradeId
+        bytes32 tradeId,
+        bytes32 colour
     );
     /// @notice Emitted once per settled interval; `volume` is the payment-token base units the
     ///         buyers paid (the sellers received that less the batch's `RoundingDustKept`).
@@ -93,6 +96,8 @@ interface IEnergyMarket {
     event NetworkFeeSet(address indexed token, uint256 perKwh, uint256 intraFeederPerKwh);
     /// @notice Emitted when the network fee payee changes.
     event NetworkFeePayeeSet(address payee);
+    /// @notice Emitted when the origin ledger changes (zero: colours are not backed by origin).
+    event OriginLedgerSet(address ledger);
     /// @notice Emitted when an account's feeder (location group) changes (zero: none).
     event FeederSet(address indexed account, bytes32 feeder);
     /// @notice Emitted when a maker cancels an order on chain.
@@ -226,6 +231,12 @@ interface IEnergyMarket {
 
     /// @notice Put `accounts` in `feeders` (PARAMETER_ROLE; zero: none).
     function setFeeders(address[] calldata accounts, bytes32[] calldata feeders) external;
+
+    /// @notice Set the ledger of metered colour origin (the MeterRegistry; PARAMETER_ROLE). With one,
+    ///         a sell order's colour is a claim that consumes the seller's origin of that colour
+    ///         (`OriginExceeded` from the ledger when it holds less) and a purchase passes it on;
+    ///         without one, colours are self-declared.
+    function setOriginLedger(address ledger) external;
 
     /// @notice Pay `wh` of `owner`'s energy debt at the grid's retail price (anyone may pay for
     ///         anyone): `ceil(wh × retailPrice / 1000)` of the grid's token goes from the caller to

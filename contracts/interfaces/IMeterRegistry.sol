@@ -3,12 +3,15 @@ pragma solidity ^0.8.24;
 
 import {IParticipantRegistry} from "./IMeterHooks.sol";
 import {IEnergyDebtLedger} from "./IEnergyDebtLedger.sol";
+import {IOriginLedger} from "./IOriginLedger.sol";
 
 /// @title IMeterRegistry
 /// @notice Registered smart meters and their signed 15-minute readings. Every WATT (and, through
 ///         the self-consumption hook, every C-REV) comes from a reading that a registered meter
 ///         signed with its own device key (EIP-712, domain "gridcoop"/"1").
-interface IMeterRegistry is IParticipantRegistry, IEnergyDebtLedger {
+/// @dev Origin per owner and colour: see IOriginLedger (a sale or battery deposit that claims a colour
+///      consumes it; WATT moved by a plain transfer carries none).
+interface IMeterRegistry is IParticipantRegistry, IEnergyDebtLedger, IOriginLedger {
     /// @notice What a meter measures, and so what it may report and what its readings do.
     /// @dev `Producer` and `Prosumer`: any balanced reading; export mints WATT, import burns it,
     ///      certified renewable self-consumption goes to the C-REV hook. `Consumer`: no generation
@@ -107,6 +110,11 @@ interface IMeterRegistry is IParticipantRegistry, IEnergyDebtLedger {
     /// @notice Thrown when too little gas is left to give the self-consumption hook its limit
     ///         (so a relayer cannot starve the hook on purpose).
     error MeterHookGasTooLow(uint256 gasLeft, uint256 needed);
+    /// @notice Thrown when `owner` would sell or store more energy as `colour` than it holds of that
+    ///         colour's metered origin (issue 19: a colour claim is backed by what meters measured).
+    error OriginExceeded(address owner, bytes32 colour, uint256 wantedWh, uint256 heldWh);
+    /// @notice Thrown when origin lists differ in length.
+    error OriginLengthMismatch();
     /// @notice Thrown when repaying more energy debt than is owed.
     error MeterRepayExceedsDebt(uint256 amountWh, uint256 debtWh);
 
@@ -147,6 +155,12 @@ interface IMeterRegistry is IParticipantRegistry, IEnergyDebtLedger {
     /// @notice The owner held less WATT than the imported energy: the shortfall was drawn from
     ///         the public grid and is owed (`totalDebtWh` is the owner's debt afterwards).
     event EnergyDebtRecorded(address indexed owner, bytes32 indexed meterId, uint64 shortfallWh, uint256 totalDebtWh);
+    /// @notice `wh` of `colour` origin moved from `from` to `to` (ORIGIN_ROLE: the market on a
+    ///         coloured sale or purchase, the battery storage on a coloured deposit or withdrawal;
+    ///         zero `from`: energy from outside (the grid); zero `to`: gone (battery losses, the grid)).
+    ///         Origin credited by meters is not logged here: `ReadingAccepted`'s export of a meter of
+    ///         that colour (`MeterRegistered`) is it.
+    event OriginMoved(address indexed from, address indexed to, bytes32 indexed colour, uint256 wh);
     /// @notice The owner burnt WATT to pay down energy debt.
     event EnergyDebtRepaid(address indexed owner, uint256 amountWh, uint256 totalDebtWh);
     /// @notice `settler` (DEBT_SETTLER_ROLE: the EnergyMarket, paid at the grid's retail price)

@@ -12,6 +12,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IEnergyMarket} from "../interfaces/IEnergyMarket.sol";
 import {IEnergyDebtLedger} from "../interfaces/IEnergyDebtLedger.sol";
 import {IWattToken} from "../interfaces/IWattToken.sol";
+import {IOriginLedger} from "../interfaces/IOriginLedger.sol";
 
 /// @title EnergyMarket
 /// @notice Trustless batch settlement of signed WATT orders, one batch per 15-minute interval.
@@ -89,6 +90,9 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         uint128 perKwh;
         uint128 intraFeederPerKwh;
     }
+
+    /// @notice The ledger of metered colour origin (the MeterRegistry; zero: colours not backed).
+    IOriginLedger public originLedger;
 
     /// @dev Network fee per payment token.
     mapping(address token => NetworkFee) internal _networkFee;
@@ -198,6 +202,12 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
     }
 
     /// @inheritdoc IEnergyMarket
+    function setOriginLedger(address ledger) external onlyRole(PARAMETER_ROLE) {
+        originLedger = IOriginLedger(ledger);
+        emit OriginLedgerSet(ledger);
+    }
+
+    /// @inheritdoc IEnergyMarket
     function setFeeders(address[] calldata accounts, bytes32[] calldata feeders) external onlyRole(PARAMETER_ROLE) {
         if (accounts.length != feeders.length) revert MarketLengthMismatch(accounts.length, feeders.length);
         for (uint256 i; i < accounts.length; ++i) {
@@ -295,6 +305,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         Totals memory tot = _applyTrades(intervalId, orders, hashes, trades);
         _checkFills(intervalId, orders, hashes, tot);
         uint256 volume = _moveTokens(intervalId, orders, tot);
+        if (tot.moves.count != 0) _moveOrigin(tot.moves);
         emit IntervalSettled(intervalId, trades.length, tot.energy, volume);
     }
 
@@ -398,6 +409,18 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         uint256 energy;
         GridTerms grid;
         bool gridRead;
+        OriginMoves moves;
+    }
+
+    /// @dev The colour origin a batch moves (one entry per coloured trade), sent to the origin
+    ///      ledger in one call after the tokens moved. `ledger` zero: colours are not backed.
+    struct OriginMoves {
+        IOriginLedger ledger;
+        address[] from;
+        address[] to;
+        bytes32[] colour;
+        uint256[] wh;
+        uint256 count;
     }
 
     /// @dev The network fee of the token last looked up (one read per token change in a batch).
@@ -417,6 +440,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         uint256 n = orders.length;
         tot.fillWh = new uint256[](n + 2);
         tot.value = new uint256[](n + 2);
+        tot.moves.ledger = originLedger;
         FeeCache memory fc = FeeCache({token: 0, perKwh: 0, intra: 0, read: false});
         for (uint256 t; t < trades.length; ++t) {
             uint256 packed = trades[t];
@@ -441,7 +465,57 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         (uint256 si, uint256 bi) = _checkAndBook(orders, tot, fc, t, packed);
         bytes32 id = _tradeId(hashes[si], hashes[bi], t);
         Order calldata s = orders[si];
-        _emitTrade(intervalId, _word(s, _MAKER), _word(orders[bi], _MAKER), _word(s, _TOKEN), packed, id);
+        uint256 colour = _word(s, _COLOUR);
+        if (colour != 0) _recordOrigin(tot, _word(s, _MAKER), _word(orders[bi], _MAKER), colour, packed);
+        _emitTrade(intervalId, _word(s, _MAKER), _word(orders[bi], _MAKER), _word(s, _TOKEN), packed, id, colour);
+    }
+
+    /// @dev A coloured trade moves `wh` of the colour's origin from seller to buyer (zero: the grid).
+    function _recordOrigin(Totals memory tot, uint256 seller, uint256 buyer, uint256 colour, uint256 packed)
+        internal
+        pure
+    {
+        OriginMoves memory m = tot.moves;
+        if (address(m.ledger) == address(0)) return;
+        if (m.count == 0) {
+            uint256 cap = tot.value.length; // trades ≤ maxBatchSize; grown below when a batch has more
+            m.from = new address[](cap);
+            m.to = new address[](cap);
+            m.colour = new bytes32[](cap);
+            m.wh = new uint256[](cap);
+        }
+        uint256 k = m.count;
+        if (k == m.from.length) _grow(m);
+        m.from[k] = address(uint160(seller));
+        m.to[k] = address(uint160(buyer));
+        m.colour[k] = bytes32(colour);
+        m.wh[k] = (packed >> 128) & type(uint96).max;
+        m.count = k + 1;
+    }
+
+    function _grow(OriginMoves memory m) internal pure {
+        uint256 k = m.count;
+        address[] memory f = new address[](2 * k);
+        address[] memory t = new address[](2 * k);
+        bytes32[] memory c = new bytes32[](2 * k);
+        uint256[] memory w = new uint256[](2 * k);
+        for (uint256 i; i < k; ++i) {
+            (f[i], t[i], c[i], w[i]) = (m.from[i], m.to[i], m.colour[i], m.wh[i]);
+        }
+        (m.from, m.to, m.colour, m.wh) = (f, t, c, w);
+    }
+
+    /// @dev One call to the origin ledger with the batch's moves (its `OriginExceeded` reverts the batch).
+    function _moveOrigin(OriginMoves memory m) internal {
+        uint256 k = m.count;
+        (address[] memory f, address[] memory t, bytes32[] memory c, uint256[] memory w) = (m.from, m.to, m.colour, m.wh);
+        assembly ("memory-safe") {
+            mstore(f, k)
+            mstore(t, k)
+            mstore(c, k)
+            mstore(w, k)
+        }
+        m.ledger.moveOrigin(f, t, c, w);
     }
 
     function _checkAndBook(
@@ -498,6 +572,11 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         if (gridSells) _book(tot, orders.length, k, wh, price, 0);
         else _book(tot, k, orders.length + 1, wh, price, 0);
         _emitGridTrade(intervalId, orders[k], tot.grid, gridSells, packed, hashes[k], t);
+        if (gridSells) {
+            _recordOrigin(tot, 0, _word(orders[k], _MAKER), uint256(GRID_COLOUR), packed);
+        } else if (_word(orders[k], _COLOUR) != 0) {
+            _recordOrigin(tot, _word(orders[k], _MAKER), 0, _word(orders[k], _COLOUR), packed);
+        }
     }
 
     /// @dev The checks of a trade with the grid; returns the index of the order it trades with.
@@ -551,7 +630,8 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
             gridSells ? maker : account,
             uint256(uint160(g.token)),
             packed,
-            gridSells ? _tradeId(0, h, t) : _tradeId(h, 0, t)
+            gridSells ? _tradeId(0, h, t) : _tradeId(h, 0, t),
+            gridSells ? uint256(GRID_COLOUR) : _word(o, _COLOUR)
         );
     }
 
@@ -597,9 +677,15 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
     /// @dev Emits `Trade` (Wh and price from the packed trade), logged from scratch memory past the
     ///      free-memory pointer (nothing allocated, so memory does not grow with the batch). Same
     ///      log as `emit Trade(...)`.
-    function _emitTrade(uint64 intervalId, uint256 seller, uint256 buyer, uint256 token, uint256 packed, bytes32 tradeId)
-        internal
-    {
+    function _emitTrade(
+        uint64 intervalId,
+        uint256 seller,
+        uint256 buyer,
+        uint256 token,
+        uint256 packed,
+        bytes32 tradeId,
+        uint256 colour
+    ) internal {
         bytes32 topic = Trade.selector;
         uint256 wh = (packed >> 128) & type(uint96).max;
         uint256 price = packed & type(uint128).max;
@@ -609,7 +695,8 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
             mstore(add(p, 0x20), price)
             mstore(add(p, 0x40), token)
             mstore(add(p, 0x60), tradeId)
-            log4(p, 0x80, topic, and(intervalId, 0xffffffffffffffff), seller, buyer) // clean the uint64
+            mstore(add(p, 0x80), colour)
+            log4(p, 0xa0, topic, and(intervalId, 0xffffffffffffffff), seller, buyer) // clean the uint64
         }
     }
 

@@ -8,6 +8,7 @@ import {IWattToken} from "../interfaces/IWattToken.sol";
 import {ISelfConsumptionHook, IParticipantRegistry} from "../interfaces/IMeterHooks.sol";
 import {IMeterRegistry} from "../interfaces/IMeterRegistry.sol";
 import {IEnergyDebtLedger} from "../interfaces/IEnergyDebtLedger.sol";
+import {IOriginLedger} from "../interfaces/IOriginLedger.sol";
 
 /// @title MeterRegistry
 /// @notice Registered smart meters and their EIP-712 signed 15-minute readings. An accepted
@@ -43,6 +44,8 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
     /// @notice Sets the interval length, tolerances, renewable colours and the hook.
     bytes32 public constant PARAMETER_ROLE = keccak256("PARAMETER_ROLE");
+    /// @notice Moves colour origin (the EnergyMarket, the BatteryStorage).
+    bytes32 public constant ORIGIN_ROLE = keccak256("ORIGIN_ROLE");
     /// @notice Clears energy debt that was paid for (the EnergyMarket: at the grid's retail price).
     bytes32 public constant DEBT_SETTLER_ROLE = keccak256("DEBT_SETTLER_ROLE");
 
@@ -96,6 +99,7 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
     mapping(bytes32 => string) private _location;
     mapping(address => uint256) private _metersOwned;
     mapping(address => uint256) private _debtWh;
+    mapping(address owner => mapping(bytes32 colour => uint256 wh)) private _origin;
 
     /// @notice Colours whose self-consumption counts as renewable (solar, wind, hydro …).
     mapping(bytes32 => bool) public renewableColour;
@@ -325,6 +329,32 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
         emit EnergyDebtRepaid(msg.sender, amountWh, debt);
     }
 
+    /// @inheritdoc IOriginLedger
+    function moveOrigin(address[] calldata from, address[] calldata to, bytes32[] calldata colour, uint256[] calldata wh)
+        external
+        onlyRole(ORIGIN_ROLE)
+    {
+        uint256 n = from.length;
+        if (to.length != n || colour.length != n || wh.length != n) revert OriginLengthMismatch();
+        for (uint256 i; i < n; ++i) {
+            (address f, address t, bytes32 c, uint256 w) = (from[i], to[i], colour[i], wh[i]);
+            if (f != address(0)) {
+                uint256 held = _origin[f][c];
+                if (w > held) revert OriginExceeded(f, c, w, held);
+                unchecked {
+                    _origin[f][c] = held - w;
+                }
+            }
+            if (t != address(0)) _origin[t][c] += w;
+            emit OriginMoved(f, t, c, w);
+        }
+    }
+
+    /// @inheritdoc IOriginLedger
+    function originOf(address owner, bytes32 colour) external view returns (uint256) {
+        return _origin[owner][colour];
+    }
+
     /// @inheritdoc IEnergyDebtLedger
     function settleEnergyDebt(address owner, uint256 amountWh)
         external
@@ -551,6 +581,13 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
         if (battery) return;
         uint256 exp = _word(r, _EXP);
         if (exp != 0) {
+            // the exported energy's colour, as metered: what the owner may sell or store as it
+            bytes32 colour = _colour[r.meterId];
+            if (colour != 0) {
+                unchecked {
+                    _origin[owner][colour] += exp; // exp < 2^64 per reading
+                }
+            }
             uint256 k = b.count;
             b.to[k] = owner;
             b.amount[k] = exp * WATT_PER_WH; // exp ≤ rated power × interval < 2^64

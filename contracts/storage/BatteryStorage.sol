@@ -8,6 +8,7 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 import {IBatteryStorage} from "../interfaces/IBatteryStorage.sol";
 import {IWattToken} from "../interfaces/IWattToken.sol";
 import {IParticipantRegistry} from "../interfaces/IMeterHooks.sol";
+import {IOriginLedger} from "../interfaces/IOriginLedger.sol";
 
 /// @title BatteryStorage
 /// @notice Community batteries with a TSL fee per started 15-minute slot and the exact 80/10/10 split.
@@ -56,6 +57,8 @@ contract BatteryStorage is IBatteryStorage, AccessControl, ReentrancyGuard {
     address public marketing;
     /// @notice Who counts as a co-op participant (for welcome grants); zero disables grants.
     IParticipantRegistry public participants;
+    /// @notice The ledger of metered colour origin (zero: deposit colours are not backed).
+    IOriginLedger public originLedger;
     /// @notice The one-time welcome grant in TSL base units.
     uint256 public welcomeGrant;
     /// @notice TSL held for welcome grants and marketing (claimable by `marketing`).
@@ -91,6 +94,8 @@ contract BatteryStorage is IBatteryStorage, AccessControl, ReentrancyGuard {
         uint256 wh; // energy kept
         uint64 chargedThrough; // last slot already charged for `wh`
         uint256 owedScaled; // unpaid fees × SCALE
+        bytes32 colour; // the colour of the coloured part (with an origin ledger)
+        uint256 colourWh; // Wh of `wh` deposited as `colour` (its origin is held by this contract)
     }
 
     mapping(uint256 => Battery) private _batteries;
@@ -238,6 +243,12 @@ contract BatteryStorage is IBatteryStorage, AccessControl, ReentrancyGuard {
         emit ParticipantRegistryChanged(registry);
     }
 
+    /// @inheritdoc IBatteryStorage
+    function setOriginLedger(address ledger) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        originLedger = IOriginLedger(ledger);
+        emit OriginLedgerChanged(ledger);
+    }
+
     // ================================================================== users
 
     /// @inheritdoc IBatteryStorage
@@ -255,6 +266,14 @@ contract BatteryStorage is IBatteryStorage, AccessControl, ReentrancyGuard {
         p.wh += wh;
         p.chargedThrough = slot;
         b.storedWh += wh;
+        IOriginLedger ledger = originLedger;
+        if (colour != 0 && address(ledger) != address(0)) {
+            if (p.colourWh != 0 && p.colour != colour) revert StorageColourMismatch(batteryId, p.colour, colour);
+            p.colour = colour;
+            p.colourWh += wh;
+            // the depositor's metered origin of `colour` moves here (OriginExceeded when it holds less)
+            _moveOrigin(ledger, msg.sender, address(this), colour, wh, 0);
+        }
         emit Charged(batteryId, msg.sender, wh, slot, colour);
         watt.safeTransferFrom(msg.sender, address(this), wh * WATT_PER_WH);
     }
@@ -276,10 +295,37 @@ contract BatteryStorage is IBatteryStorage, AccessControl, ReentrancyGuard {
         b.storedWh -= wh;
         whOut = (wh * b.efficiencyBps) / BPS;
         uint256 lossWh = wh - whOut;
+        uint256 coloured = p.colourWh < wh ? p.colourWh : wh; // the coloured part leaves first
+        IOriginLedger ledger = originLedger;
+        if (coloured != 0 && address(ledger) != address(0)) {
+            p.colourWh -= coloured;
+            uint256 colourOut = (coloured * b.efficiencyBps) / BPS;
+            // what comes out passes the colour on; the loss takes its share of the origin with it
+            _moveOrigin(ledger, address(this), msg.sender, p.colour, colourOut, coloured - colourOut);
+        }
         emit Discharged(batteryId, msg.sender, whOut, lossWh, slot);
         if (lossWh > 0) IWattToken(address(watt)).burn(address(this), lossWh * WATT_PER_WH);
         // slither-disable-next-line divide-before-multiply -- intended: energy leaves in whole Wh; the rounded-off part is in lossWh and burnt above
         if (whOut > 0) watt.safeTransfer(msg.sender, whOut * WATT_PER_WH);
+    }
+
+    /// @dev Moves `wh` of `colour` origin from `from` to `to`, and `lostWh` from `from` to nobody.
+    function _moveOrigin(
+        IOriginLedger ledger,
+        address from,
+        address to,
+        bytes32 colour,
+        uint256 wh,
+        uint256 lostWh
+    ) internal {
+        uint256 n = lostWh == 0 ? 1 : 2;
+        address[] memory f = new address[](n);
+        address[] memory t = new address[](n);
+        bytes32[] memory c = new bytes32[](n);
+        uint256[] memory w = new uint256[](n);
+        (f[0], t[0], c[0], w[0]) = (from, to, colour, wh);
+        if (n == 2) (f[1], c[1], w[1]) = (from, colour, lostWh);
+        ledger.moveOrigin(f, t, c, w);
     }
 
     /// @inheritdoc IBatteryStorage

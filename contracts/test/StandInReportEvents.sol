@@ -26,7 +26,8 @@ contract StandInReportEvents {
         uint256 wh,
         uint256 pricePerKwh,
         address paymentToken,
-        bytes32 tradeId
+        bytes32 tradeId,
+        bytes32 colour
     );
 
     /// @notice Emits one `ReadingAccepted`.
@@ -42,6 +43,8 @@ contract StandInReportEvents {
 
     /// @notice Emits one `Trade`.
     function trade(uint64 intervalId, address seller, address buyer, uint256 wh) external {
-        emit Trade(intervalId, seller, buyer, wh, 30e18, address(0), keccak256(abi.encode(intervalId, seller, buyer, wh)));
+        emit Trade(
+            intervalId, seller, buyer, wh, 30e18, address(0), keccak256(abi.encode(intervalId, seller, buyer, wh)), 0
+        );
     }
 }

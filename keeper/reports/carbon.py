@@ -60,7 +60,7 @@ READING_ACCEPTED = (
 )
 TRADE = (
     "Trade(uint64 indexed intervalId, address indexed seller, address indexed buyer, uint256 wh, "
-    "uint256 pricePerKwh, address paymentToken, bytes32 tradeId)"
+    "uint256 pricePerKwh, address paymentToken, bytes32 tradeId, bytes32 colour)"
 )
 LOT_ISSUED = "LotIssued(uint256 indexed lotId, bytes32 indexed meterId, uint64 indexed intervalId, address owner, uint256 amount)"
 RETIRED = (

@@ -88,7 +88,7 @@ def _pay_a_fee(w3, region, user, wh: int = 1_501, slots: int = 3) -> int:
     bid = region.battery_ids["community-1"]
     start = next_slot_start(w3, offset=10)  # a fresh slot: a rate set by proposal is in force
     mine_at(w3, start)
-    st_sdk.deposit(w3, user, storage, bid, wh, colour="solar")
+    st_sdk.deposit(w3, user, storage, bid, wh)  # minted here, not metered: no colour claim
     mine_at(w3, start + (slots - 1) * SLOT)
     fee = st_sdk.pay_fees(w3, user, storage, bid)
     assert fee == wh * AWKWARD_RATE * slots // 1000
