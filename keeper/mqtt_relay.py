@@ -1,0 +1,358 @@
+"""MQTT relay worker: take signed readings from the broker, put them on chain, then acknowledge.
+
+N workers subscribe to ``$share/relay/gridcoop/<region>/readings/#`` (MQTT v5 shared subscription:
+the broker hands each message to one of them) with a persistent session and *manual* QoS 1
+acknowledgement. Per message a worker:
+
+1. parses the payload (one signed reading in the relay wire format of
+   :mod:`gridcoop_sdk.readings`, or a JSON array of one meter's readings in sequence order) and
+   checks that it names the topic's meter and is signed for this chain and registry;
+2. recovers the signer (coincurve, as the registry does) and compares it with the meter's
+   registered device key (cached; asked again once on a mismatch, for rotated keys);
+3. batches readings up to ``batch_size`` or ``window_s`` seconds and submits them with the SDK's
+   :func:`~gridcoop_sdk.meters.submit_readings` (one ``submitReadings`` transaction);
+4. acknowledges (PUBACK) a message only when each of its readings is on chain (accepted, or
+   already there) or refused for a reason that is recorded (``refusals`` JSON-lines file, fsync'd
+   before the PUBACK, and the log). A refusal the reading can outgrow (``FutureInterval``) is kept
+   and submitted again later, not acknowledged.
+
+A worker that dies holds its unacknowledged messages in its broker session; restarted with the same
+``client_id`` it gets them again and the chain answers "already there" for those it had submitted.
+The node being down keeps the batch (not acknowledged) and retries with backoff; the broker going
+away makes paho reconnect (the session and the unacknowledged messages survive). Nothing accepted is
+lost, nothing is applied twice: the registry accepts a (meter, sequence) once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+
+from gridcoop_sdk.meters import RETRY_LATER, SubmitResult, submit_readings
+from gridcoop_sdk.mqtt import check_region, parse_broker_url, shared_subscription, topic_meter
+from gridcoop_sdk.readings import ReadingError, SignedReading
+
+log = logging.getLogger("keeper.mqtt_relay")
+
+#: keeper.relay's HTTP batch limit; one submitReadings of 500 readings uses ~15 M gas.
+DEFAULT_BATCH = 500
+
+
+@dataclass
+class _Msg:
+    mid: int
+    topic: str
+    payload: bytes
+    readings: list[SignedReading] = field(default_factory=list)
+    open: int = 0          # readings of this message not yet on chain / refused
+
+
+@dataclass
+class RelayStats:
+    """Counters a worker logs every ``stats_every`` seconds and on exit."""
+
+    messages: int = 0
+    accepted: int = 0
+    already_on_chain: int = 0
+    refused: Counter = field(default_factory=Counter)   # reason -> readings (and bad messages)
+    duplicate_publish: int = 0
+    deferred: int = 0
+    batches: int = 0
+    gas: int = 0
+    node_errors: int = 0
+    broker_disconnects: int = 0
+
+    def line(self) -> str:
+        ref = ", ".join(f"{k} {v}" for k, v in sorted(self.refused.items())) or "none"
+        return (f"{self.messages} messages: {self.accepted} accepted, {self.already_on_chain} already on chain, "
+                f"refused {sum(self.refused.values())} ({ref}), {self.duplicate_publish} duplicate publishes, "
+                f"{self.batches} batches, {self.gas} gas, {self.node_errors} node errors, "
+                f"{self.broker_disconnects} broker disconnects")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"messages": self.messages, "accepted": self.accepted, "already_on_chain": self.already_on_chain,
+                "refused": dict(self.refused), "duplicate_publish": self.duplicate_publish,
+                "deferred": self.deferred, "batches": self.batches, "gas": self.gas,
+                "node_errors": self.node_errors, "broker_disconnects": self.broker_disconnects}
+
+
+class RelayWorker:
+    def __init__(self, w3: Web3, account: LocalAccount, registry: Contract, *, region: str, broker_url: str,
+                 client_id: str, batch_size: int = DEFAULT_BATCH, window_s: float = 0.5,
+                 refusals_path: str | os.PathLike | None = None, session_expiry: int = 7 * 86400,
+                 retry_later_s: float = 30.0, backoff_max: float = 30.0, stats_every: float = 10.0,
+                 stats_path: str | os.PathLike | None = None):
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        self.w3, self.account, self.registry = w3, account, registry
+        self.region = check_region(region)
+        self.host, self.port = parse_broker_url(broker_url)
+        self.client_id = client_id
+        self.batch_size = int(batch_size)
+        self.window_s = float(window_s)
+        self.retry_later_s = retry_later_s
+        self.backoff_max = backoff_max
+        self.stats_every = stats_every
+        self.stats_path = Path(stats_path) if stats_path else None
+        self.refusals_path = Path(refusals_path) if refusals_path else None
+        self.chain_id = w3.eth.chain_id
+        self.stats = RelayStats()
+        self._signers: dict[bytes, str | None] = {}
+        self._inbox: queue.Queue[_Msg] = queue.Queue()
+        self._deferred: list[tuple[float, SignedReading, _Msg]] = []
+        self._connected = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
+                                  manual_ack=True)
+        self.client.reconnect_delay_set(0.2, 5)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = int(session_expiry)
+        props.ReceiveMaximum = min(65535, max(4 * self.batch_size, 1000))  # unacked messages the broker may send us
+        self._connect_props = props
+
+    # ------------------------------------------------------------------ MQTT callbacks (paho's thread)
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ARG002
+        if reason_code.is_failure:
+            log.error("broker %s:%s refused the connection: %s", self.host, self.port, reason_code)
+            return
+        self._connected.set()
+        client.subscribe(shared_subscription(self.region), qos=1)
+        log.info("connected to %s:%s as %s (session present: %s); subscribed to %s", self.host, self.port,
+                 self.client_id, flags.session_present, shared_subscription(self.region))
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ARG002
+        if self._connected.is_set():
+            self.stats.broker_disconnects += 1
+            log.warning("broker %s:%s went away (%s); reconnecting, unacknowledged messages stay in the session",
+                        self.host, self.port, reason_code)
+        self._connected.clear()
+
+    def _on_message(self, client, userdata, msg) -> None:  # noqa: ARG002
+        self._inbox.put(_Msg(mid=msg.mid, topic=msg.topic, payload=msg.payload))
+
+    # ------------------------------------------------------------------ checks
+
+    def _record_refusal(self, msg: _Msg, reason: str, detail: str, reading: SignedReading | None = None) -> None:
+        self.stats.refused[reason] += 1
+        key = reading.key() if reading is not None else (None, None)
+        log.warning("refused %s sequence %s from %s: %s (%s)", key[0], key[1], msg.topic, reason, detail)
+        if self.refusals_path is None:
+            return
+        rec = {"t": time.time(), "worker": self.client_id, "topic": msg.topic, "meter_id": key[0],
+               "sequence": key[1], "reason": reason, "detail": detail[:300]}
+        if reading is None:
+            rec["payload"] = msg.payload[:300].decode(errors="replace")
+        with open(self.refusals_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def _signer_of(self, mid: bytes, refresh: bool = False) -> str | None:
+        if refresh or mid not in self._signers:
+            if not self.registry.functions.isRegistered(mid).call():
+                return None  # not cached: a meter registered later is found then
+            info = self.registry.functions.getMeter(mid).call()
+            self._signers[mid] = Web3.to_checksum_address(info[0])
+        return self._signers[mid]
+
+    def _parse(self, msg: _Msg) -> list[SignedReading] | None:
+        """The message's readings after the off-chain checks, or None if the message is refused
+        as a whole (recorded)."""
+        mid = topic_meter(msg.topic, self.region)
+        if mid is None:
+            self._record_refusal(msg, "BadTopic", f"not gridcoop/{self.region}/readings/0x<meter id>")
+            return None
+        try:
+            data = json.loads(msg.payload)
+        except (ValueError, UnicodeDecodeError) as exc:
+            self._record_refusal(msg, "NotAReading", f"payload is not JSON: {exc}")
+            return None
+        items = data if isinstance(data, list) else [data]
+        if not items or len(items) > self.batch_size:
+            self._record_refusal(msg, "NotAReading", f"a message holds 1..{self.batch_size} readings, got {len(items)}")
+            return None
+        out: list[SignedReading] = []
+        for item in items:
+            try:
+                s = SignedReading.from_dict(item)
+            except (ReadingError, TypeError, ValueError) as exc:
+                self._record_refusal(msg, "NotAReading", str(exc))
+                return None
+            if s.chain_id != self.chain_id or s.registry.lower() != self.registry.address.lower():
+                self._record_refusal(msg, "WrongDomain", f"signed for chain {s.chain_id} registry {s.registry}, this "
+                                     f"relay serves chain {self.chain_id} registry {self.registry.address} "
+                                     f"(region {self.region})", s)
+                continue
+            if s.reading.meter_id != mid:
+                self._record_refusal(msg, "TopicMismatch", f"reading of meter 0x{s.reading.meter_id.hex()} on the "
+                                     "topic of another meter", s)
+                continue
+            out.append(s)
+        if len(out) > 1 and [s.reading.sequence for s in out] != sorted({s.reading.sequence for s in out}):
+            self._record_refusal(msg, "NotAReading", "a backlog array must hold one meter's readings in strictly "
+                                 "increasing sequence")
+            return None
+        return out
+
+    def _signature_ok(self, msg: _Msg, s: SignedReading) -> bool:
+        mid = s.reading.meter_id
+        signer = self._signer_of(mid)
+        if signer is None:
+            self._record_refusal(msg, "UnknownMeter", "meter not registered", s)
+            return False
+        got = s.recover_signer()
+        if got != signer and got is not None and self._signer_of(mid, refresh=True) == got:
+            return True  # the key was rotated since we cached it
+        if got != signer:
+            self._record_refusal(msg, "BadSignature", f"recovered {got}, the meter's key is {signer}", s)
+            return False
+        return True
+
+    # ------------------------------------------------------------------ the loop
+
+    def _ack(self, msg: _Msg) -> None:
+        self.client.ack(msg.mid, 1)
+
+    def _collect(self, stop: threading.Event) -> list[tuple[SignedReading, _Msg]]:
+        """Wait for the first message, then take more until ``batch_size`` readings or ``window_s``."""
+        batch: list[tuple[SignedReading, _Msg]] = []
+        now = time.monotonic()
+        due = [d for d in self._deferred if d[0] <= now]
+        self._deferred = [d for d in self._deferred if d[0] > now]
+        batch.extend((s, m) for _, s, m in due)
+        deadline = None
+        while len(batch) < self.batch_size and not stop.is_set():
+            timeout = 0.2 if deadline is None else deadline - time.monotonic()
+            if deadline is not None and timeout <= 0:
+                break
+            try:
+                msg = self._inbox.get(timeout=max(0.001, timeout))
+            except queue.Empty:
+                if batch and deadline is None:
+                    deadline = time.monotonic()
+                continue
+            if deadline is None:
+                deadline = time.monotonic() + self.window_s
+            self.stats.messages += 1
+            readings = self._parse(msg)
+            if readings is None:
+                self._ack(msg)
+                continue
+            try:
+                good = [s for s in readings if self._signature_ok(msg, s)]
+            except Exception as exc:  # node down while reading the registry: keep the message for later
+                self.stats.node_errors += 1
+                log.warning("cannot read the meter's key from the node (%s); message kept", str(exc)[:200])
+                self._inbox.put(msg)
+                self.stats.messages -= 1
+                stop.wait(1.0)
+                break
+            if not good:
+                self._ack(msg)
+                continue
+            msg.readings, msg.open = good, len(good)
+            batch.extend((s, msg) for s in good)
+        return batch
+
+    def _submit(self, batch: list[tuple[SignedReading, _Msg]], stop: threading.Event) -> SubmitResult | None:
+        """Submit until the chain answers (node down: back off and retry; nothing is acknowledged)."""
+        # one entry per reading key: a duplicate publish rides along and is acknowledged with it
+        first: dict[tuple[str, int], SignedReading] = {}
+        for s, _m in batch:
+            first.setdefault(s.key(), s)
+        readings = sorted(first.values(), key=lambda s: (s.reading.meter_id, s.reading.sequence))
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                res = submit_readings(self.w3, self.account, self.registry, readings, timeout=120)
+                self.stats.batches += 1
+                self.stats.gas += res.gas_used
+                return res
+            except Exception as exc:  # node down, tx failed, timeouts: keep the batch, retry
+                self.stats.node_errors += 1
+                log.warning("submitting %d readings failed (%s: %s); retry in %.1fs, nothing acknowledged",
+                            len(readings), type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "",
+                            backoff)
+                stop.wait(backoff)
+                backoff = min(self.backoff_max, backoff * 2)
+        return None
+
+    def _settle(self, batch: list[tuple[SignedReading, _Msg]], res: SubmitResult) -> None:
+        accepted, dups = set(res.accepted), set(res.duplicates)
+        rejected = {(m, s): r for m, s, r in res.rejected}
+        counted: set[tuple[str, int]] = set()
+        retry_at = time.monotonic() + self.retry_later_s
+        for s, msg in batch:
+            k = s.key()
+            again = k in counted
+            counted.add(k)
+            if again:
+                self.stats.duplicate_publish += 1
+            elif k in accepted:
+                self.stats.accepted += 1
+            elif k in dups:
+                self.stats.already_on_chain += 1
+            elif k in rejected and rejected[k] in RETRY_LATER:
+                self.stats.deferred += 1
+                self._deferred.append((retry_at, s, msg))
+                continue
+            elif k in rejected:
+                self._record_refusal(msg, rejected[k], "refused by the MeterRegistry", s)
+            msg.open -= 1
+            if msg.open == 0:
+                self._ack(msg)
+
+    def _write_stats(self) -> None:
+        if self.stats_path is not None:
+            tmp = self.stats_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.stats.to_dict()))
+            tmp.replace(self.stats_path)
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Connect, subscribe, relay until ``stop`` is set (SIGTERM/Ctrl-C in the CLI)."""
+        stop = stop or threading.Event()
+        try:
+            self.client.connect(self.host, self.port, keepalive=30, clean_start=False,
+                                properties=self._connect_props)
+        except OSError as exc:
+            log.warning("broker %s:%s unreachable (%s); retrying in the background", self.host, self.port, exc)
+            self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False,
+                                      properties=self._connect_props)
+        self.client.loop_start()
+        next_stats = time.monotonic() + self.stats_every
+        try:
+            while not stop.is_set():
+                batch = self._collect(stop)
+                if batch:
+                    res = self._submit(batch, stop)
+                    if res is None:
+                        break
+                    self._settle(batch, res)
+                    log.info("batch of %d readings: %d accepted, %d already on chain, %d refused (gas %d)",
+                             len(batch), len(res.accepted), len(res.duplicates), len(res.rejected), res.gas_used)
+                if time.monotonic() >= next_stats:
+                    next_stats = time.monotonic() + self.stats_every
+                    log.info("relay %s: %s", self.client_id, self.stats.line())
+                    self._write_stats()
+        finally:
+            log.info("relay %s stopping: %s", self.client_id, self.stats.line())
+            self._write_stats()
+            self.client.disconnect()
+            self.client.loop_stop()
