@@ -135,7 +135,6 @@ class Mosquitto:
             "log_type error",
             "log_type warning",
             "log_type notice",
-            "log_type information",
             "connection_messages true",
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:

@@ -121,6 +121,8 @@ class RelayWorker:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self.subscribed = threading.Event()
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = int(session_expiry)
         props.ReceiveMaximum = min(65535, max(4 * self.batch_size, 1000))  # unacked messages the broker may send us
@@ -136,6 +138,13 @@ class RelayWorker:
         client.subscribe(shared_subscription(self.region), qos=1)
         log.info("connected to %s:%s as %s (session present: %s); subscribed to %s", self.host, self.port,
                  self.client_id, flags.session_present, shared_subscription(self.region))
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ARG002
+        if all(not rc.is_failure for rc in reason_codes):
+            self.subscribed.set()
+            log.info("subscription acknowledged (SUBACK): %s", shared_subscription(self.region))
+        else:
+            log.error("the broker refused the subscription %s: %s", shared_subscription(self.region), reason_codes)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ARG002
         if self._connected.is_set():

@@ -112,6 +112,10 @@ class Published(SubmitResult):
     sent: list[tuple[str, int]] = field(default_factory=list)
 
 
+#: MQTT v5 PUBACK reason code 0x10.
+NO_MATCHING_SUBSCRIBERS = 16
+
+
 class MqttPusher:
     """Publish each signed reading QoS 1 to ``gridcoop/<region>/readings/0x<meter id>``.
 
@@ -143,6 +147,8 @@ class MqttPusher:
         self.client.reconnect_delay_set(0.2, 5)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
+        self._puback: dict[int, int] = {}
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = int(session_expiry)
         self._props = props
@@ -157,6 +163,9 @@ class MqttPusher:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ARG002
         self._connected.clear()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:  # noqa: ARG002
+        self._puback[mid] = reason_code.value  # read in push(); paho calls this before the info is "published"
 
     def _ensure(self) -> None:
         if not self._started:
@@ -188,14 +197,23 @@ class MqttPusher:
             infos.append((info, items))
         deadline = time.monotonic() + self.timeout
         res = Published()
+        no_subscriber = 0
         for info, items in infos:
             try:
                 info.wait_for_publish(max(0.0, deadline - time.monotonic()))
                 ok = info.is_published()
             except (RuntimeError, ValueError):
                 ok = False
-            if ok:
+            rc = self._puback.pop(info.mid, 0) if ok else None
+            # PUBACK reason 16 "no matching subscribers": the broker dropped it (no relay worker
+            # session subscribed yet, e.g. just after a broker restart): not delivered, publish again.
+            if ok and rc is not None and rc < 0x80 and rc != NO_MATCHING_SUBSCRIBERS:
                 res.sent.extend(x.key() for x in items)
+            elif ok:
+                no_subscriber += 1
+        if no_subscriber:
+            log.warning("the broker had no subscriber for %d message(s) (PUBACK reason %s): no relay worker is "
+                        "subscribed to gridcoop/%s/readings/#; kept pending", no_subscriber, rc, self.region)
         if not res.sent:
             raise PushError(f"MQTT broker {self.host}:{self.port} acknowledged none of {len(batch)} readings "
                             f"within {self.timeout:.0f}s")

@@ -124,6 +124,11 @@ class WorkerProc:
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         return self
 
+    def wait_subscribed(self, timeout: float = 30.0) -> WorkerProc:
+        wait_for(lambda: "subscription acknowledged" in self.log.read_text(errors="replace"), timeout,
+                 f"{self.log.stem}'s SUBACK")
+        return self
+
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
@@ -159,8 +164,7 @@ class ThreadWorker:
 
     def __enter__(self):
         self.thread.start()
-        wait_for(self.worker._connected.is_set, 10, "the worker's CONNACK")
-        time.sleep(0.2)  # its SUBACK
+        wait_for(self.worker.subscribed.is_set, 10, "the worker's SUBACK")
         return self.worker
 
     def __exit__(self, *exc):
