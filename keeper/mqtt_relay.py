@@ -73,6 +73,8 @@ class RelayStats:
     gas: int = 0
     node_errors: int = 0
     broker_disconnects: int = 0
+    check_s: float = 0.0      # parsing and signature checks
+    submit_s: float = 0.0     # submitReadings: build, sign, send, wait for the receipt, sort it
 
     def line(self) -> str:
         ref = ", ".join(f"{k} {v}" for k, v in sorted(self.refused.items())) or "none"
@@ -85,7 +87,8 @@ class RelayStats:
         return {"messages": self.messages, "accepted": self.accepted, "already_on_chain": self.already_on_chain,
                 "refused": dict(self.refused), "duplicate_publish": self.duplicate_publish,
                 "deferred": self.deferred, "batches": self.batches, "gas": self.gas,
-                "node_errors": self.node_errors, "broker_disconnects": self.broker_disconnects}
+                "node_errors": self.node_errors, "broker_disconnects": self.broker_disconnects,
+                "check_s": round(self.check_s, 3), "submit_s": round(self.submit_s, 3)}
 
 
 class RelayWorker:
@@ -175,11 +178,33 @@ class RelayWorker:
 
     def _signer_of(self, mid: bytes, refresh: bool = False) -> str | None:
         if refresh or mid not in self._signers:
-            if not self.registry.functions.isRegistered(mid).call():
-                return None  # not cached: a meter registered later is found then
-            info = self.registry.functions.getMeter(mid).call()
-            self._signers[mid] = Web3.to_checksum_address(info[0])
-        return self._signers[mid]
+            self._prefetch([mid], refresh=True)
+        return self._signers.get(mid)
+
+    def _prefetch(self, mids, *, refresh: bool = False) -> None:
+        """The registered device keys of ``mids`` (those not cached, or all with ``refresh``) in one
+        JSON-RPC batch of ``getMeter`` calls; an unregistered meter (the call reverts) is not cached.
+        Raises when the node is unreachable."""
+        todo = list(dict.fromkeys(m for m in mids if refresh or m not in self._signers))
+        if not todo:
+            return
+        fn = self.registry.functions
+        reqs = [("eth_call", [{"to": self.registry.address, "data": fn.getMeter(m)._encode_transaction_data()},
+                              "latest"]) for m in todo]
+        answers = []
+        for k in range(0, len(reqs), 500):
+            out = self.w3.provider.make_batch_request(reqs[k:k + 500])
+            if not isinstance(out, list):
+                raise ConnectionError(f"batch getMeter failed: {str(out)[:200]}")
+            answers.extend(sorted(out, key=lambda r: r.get("id", 0)))
+        for m, ans in zip(todo, answers, strict=True):
+            res = ans.get("result")
+            if not res or len(res) < 2 + 128:
+                self._signers.pop(m, None)  # reverted: not registered (asked again next time)
+                continue
+            raw = bytes.fromhex(res[2:])
+            # MeterInfo has a string: the return data is an offset word, then signer, owner, ...
+            self._signers[m] = Web3.to_checksum_address(raw[32 + 12:64])
 
     def _parse(self, msg: _Msg) -> list[SignedReading] | None:
         """The message's readings after the off-chain checks, or None if the message is refused
@@ -222,7 +247,7 @@ class RelayWorker:
 
     def _signature_ok(self, msg: _Msg, s: SignedReading) -> bool:
         mid = s.reading.meter_id
-        signer = self._signer_of(mid)
+        signer = self._signers.get(mid) or self._signer_of(mid)
         if signer is None:
             self._record_refusal(msg, "UnknownMeter", "meter not registered", s)
             return False
@@ -240,14 +265,17 @@ class RelayWorker:
         self.client.ack(msg.mid, 1)
 
     def _collect(self, stop: threading.Event) -> list[tuple[SignedReading, _Msg]]:
-        """Wait for the first message, then take more until ``batch_size`` readings or ``window_s``."""
+        """Wait for the first message, take more until ``batch_size`` readings or ``window_s``, then
+        check them: device keys fetched in one batch of calls, signatures recovered here."""
         batch: list[tuple[SignedReading, _Msg]] = []
         now = time.monotonic()
         due = [d for d in self._deferred if d[0] <= now]
         self._deferred = [d for d in self._deferred if d[0] > now]
         batch.extend((s, m) for _, s, m in due)
+        parsed: list[tuple[_Msg, list[SignedReading]]] = []
+        n = len(batch)
         deadline = None
-        while len(batch) < self.batch_size and not stop.is_set():
+        while n < self.batch_size and not stop.is_set():
             timeout = 0.2 if deadline is None else deadline - time.monotonic()
             if deadline is not None and timeout <= 0:
                 break
@@ -260,24 +288,48 @@ class RelayWorker:
             if deadline is None:
                 deadline = time.monotonic() + self.window_s
             self.stats.messages += 1
+            t_check = time.perf_counter()
             readings = self._parse(msg)
+            self.stats.check_s += time.perf_counter() - t_check
             if readings is None:
                 self._ack(msg)
                 continue
-            try:
-                good = [s for s in readings if self._signature_ok(msg, s)]
-            except Exception as exc:  # node down while reading the registry: keep the message for later
-                self.stats.node_errors += 1
-                log.warning("cannot read the meter's key from the node (%s); message kept", str(exc)[:200])
+            if not readings:  # every reading of it refused (recorded)
+                self._ack(msg)
+                continue
+            parsed.append((msg, readings))
+            n += len(readings)
+        if not parsed:
+            return batch
+        t_check = time.perf_counter()
+        try:
+            self._prefetch({s.reading.meter_id for _, rs in parsed for s in rs})
+        except Exception as exc:  # node down: keep the messages (not acknowledged) for the next round
+            self.stats.node_errors += 1
+            log.warning("cannot read the meters' keys from the node (%s: %s); %d message(s) kept", type(exc).__name__,
+                        str(exc)[:200], len(parsed))
+            for msg, _ in parsed:
                 self._inbox.put(msg)
                 self.stats.messages -= 1
-                stop.wait(1.0)
+            stop.wait(1.0)
+            return batch
+        for j, (msg, readings) in enumerate(parsed):
+            try:
+                good = [s for s in readings if self._signature_ok(msg, s)]
+            except Exception as exc:  # node down while asking for a rotated key: keep the rest for later
+                self.stats.node_errors += 1
+                log.warning("cannot check signatures against the node (%s); %d message(s) kept", str(exc)[:200],
+                            len(parsed) - j)
+                for m, _ in parsed[j:]:
+                    self._inbox.put(m)
+                    self.stats.messages -= 1
                 break
             if not good:
                 self._ack(msg)
                 continue
             msg.readings, msg.open = good, len(good)
             batch.extend((s, msg) for s in good)
+        self.stats.check_s += time.perf_counter() - t_check
         return batch
 
     def _submit(self, batch: list[tuple[SignedReading, _Msg]], stop: threading.Event) -> SubmitResult | None:
@@ -290,7 +342,9 @@ class RelayWorker:
         backoff = 0.5
         while not stop.is_set():
             try:
+                t0 = time.perf_counter()
                 res = submit_readings(self.w3, self.account, self.registry, readings, timeout=120)
+                self.stats.submit_s += time.perf_counter() - t0
                 self.stats.batches += 1
                 self.stats.gas += res.gas_used
                 return res
@@ -353,7 +407,12 @@ class RelayWorker:
                     res = self._submit(batch, stop)
                     if res is None:
                         break
-                    self._settle(batch, res)
+                    try:
+                        self._settle(batch, res)
+                    except OSError as exc:  # the refusal record could not be written: stop, unacknowledged
+                        log.error("cannot record refusals (%s); stopping with the batch unacknowledged "
+                                  "(the broker gives it back on restart)", exc)
+                        raise
                     log.info("batch of %d readings: %d accepted, %d already on chain, %d refused (gas %d)",
                              len(batch), len(res.accepted), len(res.duplicates), len(res.rejected), res.gas_used)
                 if time.monotonic() >= next_stats:
