@@ -47,6 +47,7 @@ from eth_account import Account
 from web3 import Web3
 
 from gridcoop_sdk import Anvil, dev_accounts
+from gridcoop_sdk.chain import stop_process
 from gridcoop_sdk.contracts import deploy
 from gridcoop_sdk.meters import deploy_meters
 from gridcoop_sdk.mqtt import Mosquitto
@@ -132,29 +133,33 @@ def _warp(w3: Web3, ts: int) -> None:
 
 
 class Worker:
-    def __init__(self, node: Anvil, broker: Mosquitto, registry, client_id: str, key: str, workdir: Path,
-                 batch_size: int, window: float):
+    """A ``gridcoop relay mqtt`` process with a fixed client id (its persistent broker session); the
+    tests in tests/relay use it too."""
+
+    def __init__(self, rpc_url: str, broker_url: str, registry_address: str, region: str, client_id: str, key: str,
+                 workdir: Path, extra: list[str] | tuple[str, ...] = ()):
         self.client_id = client_id
-        self.args = [sys.executable, "-m", "gridcoop", "relay", "mqtt", "--rpc-url", node.url,
-                     "--registry", registry.address, "--topic-region", REGION, "--broker", broker.url,
-                     "--client-id", client_id, "--batch-size", str(batch_size), "--window", str(window),
-                     "--refusals", str(workdir / f"{client_id}-refusals.jsonl"),
-                     "--stats-file", str(workdir / f"{client_id}-stats.json")]
+        self.args = [sys.executable, "-m", "gridcoop", "relay", "mqtt", "--rpc-url", rpc_url,
+                     "--registry", registry_address, "--topic-region", region, "--broker", broker_url,
+                     "--client-id", client_id, "--refusals", str(workdir / f"{client_id}-refusals.jsonl"),
+                     "--stats-file", str(workdir / f"{client_id}-stats.json"), *extra]
         self.env = {**os.environ, "GRIDCOOP_RELAY_KEY": key}
         self.log = workdir / f"{client_id}.log"
         self.stats_path = workdir / f"{client_id}-stats.json"
         self.proc: subprocess.Popen | None = None
         self.lives: list[dict] = []   # stats of the killed incarnations (read from the file before the kill)
 
-    def start(self) -> None:
+    def start(self) -> Worker:
         self.proc = subprocess.Popen(self.args, env=self.env, stdout=open(self.log, "ab"),  # noqa: SIM115
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return self
 
-    def wait_subscribed(self, count: int = 1, timeout: float = 60) -> None:
+    def wait_subscribed(self, count: int = 1, timeout: float = 60) -> Worker:
+        """Until the worker's log shows its ``count``-th SUBACK (the shared subscription exists)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.log.exists() and self.log.read_text(errors="replace").count("subscription acknowledged") >= count:
-                return
+                return self
             if self.proc and self.proc.poll() is not None:
                 raise RuntimeError(f"{self.client_id} exited: {self.log.read_text()[-2000:]}")
             time.sleep(0.1)
@@ -167,19 +172,12 @@ class Worker:
             return {}
 
     def kill(self) -> None:
+        """SIGKILL (its counters so far are kept in ``lives``)."""
         self.lives.append(self.stats())
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
+        stop_process(self.proc, sig=signal.SIGKILL)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=30)
 
 
 class Gateways:
@@ -270,8 +268,9 @@ def run_scale(*, meters: int, per_gateway: int, stream_intervals: int, stream_ra
         block0 = w3.eth.block_number + 1
         counter = ChainCounter(w3, registry, block0)
 
-        workers = [Worker(node, broker, registry, "relay-a", relay_a.key.hex(), workdir, batch_size, window),
-                   Worker(node, broker, registry, "relay-b", relay_b.key.hex(), workdir, batch_size, window)]
+        opts = ["--batch-size", str(batch_size), "--window", str(window)]
+        workers = [Worker(node.url, broker.url, registry.address, REGION, cid, key.hex(), workdir, opts)
+                   for cid, key in (("relay-a", relay_a.key), ("relay-b", relay_b.key))]
         for wk in workers:
             wk.start()
         for wk in workers:

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .chain import free_port
+from .chain import free_port, stop_process
 from .exceptions import GridcoopError
 from .paths import project_root
 
@@ -179,13 +179,7 @@ class Mosquitto:
 
     def stop(self, *, kill: bool = False) -> None:
         """Stop the broker: SIGTERM (it saves its database) or, with ``kill``, SIGKILL."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, sig=signal.SIGKILL if kill else signal.SIGTERM)
         self.proc = None
 
     def restart(self, *, down_s: float = 0.0, kill: bool = False) -> None:

@@ -4,11 +4,6 @@ processes (or in a thread, for the bad-input checks)."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -105,48 +100,13 @@ def make_meters(w3, deployer, watt, deployments_dir, wallets):
     return make
 
 
-class WorkerProc:
-    """A `gridcoop relay mqtt` process with a fixed client id (its persistent session)."""
+def WorkerProc(anvil, broker, registry, region: str, client_id: str, key: str, workdir: Path,  # noqa: N802
+               extra: list[str] | None = None):
+    """A `gridcoop relay mqtt` process (bench.scale.Worker) with a short batching window."""
+    from bench.scale import Worker
 
-    def __init__(self, anvil, broker, registry, region: str, client_id: str, key: str, workdir: Path,
-                 extra: list[str] | None = None):
-        self.args = [sys.executable, "-m", "gridcoop", "relay", "mqtt", "--rpc-url", anvil.url, "--registry",
-                     registry.address, "--topic-region", region, "--broker", broker.url, "--client-id", client_id,
-                     "--window", "0.2", "--refusals", str(workdir / f"{client_id}-refusals.jsonl"),
-                     "--stats-file", str(workdir / f"{client_id}-stats.json"), *(extra or [])]
-        self.env = {**os.environ, "GRIDCOOP_RELAY_KEY": key}
-        self.log = workdir / f"{client_id}.log"
-        self.stats_path = workdir / f"{client_id}-stats.json"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> WorkerProc:
-        self.proc = subprocess.Popen(self.args, env=self.env, stdout=open(self.log, "ab"),  # noqa: SIM115
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        return self
-
-    def wait_subscribed(self, timeout: float = 30.0) -> WorkerProc:
-        wait_for(lambda: "subscription acknowledged" in self.log.read_text(errors="replace"), timeout,
-                 f"{self.log.stem}'s SUBACK")
-        return self
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def stats(self) -> dict:
-        try:
-            return json.loads(self.stats_path.read_text())
-        except (OSError, ValueError):
-            return {}
+    return Worker(anvil.url, broker.url, registry.address, region, client_id, key, workdir,
+                  ["--window", "0.2", *(extra or [])])
 
 
 class ThreadWorker:

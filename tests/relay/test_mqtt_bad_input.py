@@ -65,3 +65,71 @@ def test_a_reading_the_registry_refuses_is_recorded_with_the_chain_reason(w3, wa
     assert m.on_chain(b0) == [(m.ids[0], 2)]
     assert list(refused) == ["OverCapacity"] or list(refused)[0] in ("OverCapacity", "ExportExceedsGeneration",
                                                                       "EnergyImbalance")
+
+
+class _Switch:
+    """A TCP forwarder to the node that can be cut: a node that goes away and comes back."""
+
+    def __init__(self, target_port: int):
+        import socket
+        import threading
+
+        self.target = target_port
+        self.up = True
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(64)
+        self.port = self.srv.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            if not self.up:
+                c.close()
+                continue
+            u = socket.create_connection(("127.0.0.1", self.target))
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, a, b):
+        try:
+            while self.up and (data := a.recv(65536)):
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def test_node_going_away_keeps_the_batch_unacknowledged_and_relays_it_when_back(anvil, w3, wallets, broker, region,
+                                                                                make_meters, tmp_path):
+    from gridcoop_sdk.chain import connect
+    from gridcoop_sdk.contracts import at
+
+    m = make_meters(2)
+    b0 = w3.eth.block_number
+    sw = _Switch(anvil.port)
+    w3p = connect(f"http://127.0.0.1:{sw.port}")
+    with ThreadWorker(w3p, wallets[8], at(w3p, "MeterRegistry", m.registry.address), region, broker,
+                      tmp_path) as worker:
+        publish(broker, readings_topic(region, m.ids[0]), m.sign(0, 1).to_json())
+        wait_for(lambda: m.on_chain(b0), 30, "the first reading")
+        sw.up = False
+        publish(broker, readings_topic(region, m.ids[1]), m.sign(1, 1).to_json())
+        wait_for(lambda: worker.stats.node_errors >= 2, 30, "the worker noticing the node is down")
+        assert len(m.on_chain(b0)) == 1
+        sw.up = True
+        wait_for(lambda: len(m.on_chain(b0)) == 2, 60, "the second reading once the node is back")
+        stats = worker.stats
+    assert stats.accepted == 2 and not stats.refused
