@@ -133,3 +133,19 @@ def test_node_going_away_keeps_the_batch_unacknowledged_and_relays_it_when_back(
         wait_for(lambda: len(m.on_chain(b0)) == 2, 60, "the second reading once the node is back")
         stats = worker.stats
     assert stats.accepted == 2 and not stats.refused
+
+
+def test_a_backlog_array_is_relayed_in_order_even_beyond_the_batch_size(w3, wallets, broker, region, make_meters,
+                                                                       tmp_path):
+    m = make_meters(1)
+    b0 = w3.eth.block_number
+    t = readings_topic(region, m.ids[0])
+    backlog = [m.sign(0, s) for s in range(1, 5)]
+    with ThreadWorker(w3, wallets[8], m.registry, region, broker, tmp_path, batch_size=2) as worker:
+        publish(broker, t, json.dumps([backlog[1].to_dict(), backlog[0].to_dict()]))  # out of order: refused
+        wait_for(lambda: worker.stats.refused["NotAReading"] == 1, 30, "the refusal")
+        publish(broker, t, json.dumps([s.to_dict() for s in backlog]))
+        wait_for(lambda: len(m.on_chain(b0)) == 4, 30, "the backlog on chain")
+        stats = worker.stats
+    assert m.on_chain(b0) == [(m.ids[0], s) for s in range(1, 5)]
+    assert stats.accepted == 4 and stats.batches == 1

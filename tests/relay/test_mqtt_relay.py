@@ -60,7 +60,7 @@ def test_two_workers_one_sigkilled_and_restarted_and_a_broker_restart_lose_and_d
                 # b keeps relaying meanwhile; a gets its unacknowledged messages back when it reconnects
             if seq == 3:
                 broker.restart(down_s=0.5)  # workers and the publisher reconnect; sessions survive
-            wait_for(lambda seq=seq: sum(1 for _, s in m.on_chain(b0) if s == seq) == n, 40, f"round {seq} on chain")
+            wait_for(lambda seq=seq: sum(1 for _, s in m.on_chain(b0) if s == seq) == n, 120, f"round {seq} on chain")
         ok, got, dup = _exactly_once(m, b0, expected)
         assert ok, (len(got), len(set(got)), dup, set(expected) - set(got))
         time.sleep(1.0)  # anything still in flight would show up now
