@@ -40,6 +40,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
+from gridcoop_sdk.exceptions import TransactionFailed
 from gridcoop_sdk.meters import RETRY_LATER, SubmitResult, submit_readings
 from gridcoop_sdk.mqtt import check_region, parse_broker_url, shared_subscription, topic_meter
 from gridcoop_sdk.readings import ReadingError, SignedReading
@@ -51,6 +52,8 @@ DEFAULT_BATCH = 500
 #: Readings one message may hold (a gateway's backlog of one meter, at most its batch_size ≤ 500);
 #: a message is never split, so a batch can exceed ``batch_size`` by one message.
 MAX_MESSAGE_READINGS = 500
+#: Not a registry reason: the reading's transaction failed on its own (kept, tried again later).
+SUBMIT_FAILED = "SubmitFailed"
 
 
 @dataclass
@@ -268,14 +271,18 @@ class RelayWorker:
     def _ack(self, msg: _Msg) -> None:
         self.client.ack(msg.mid, 1)
 
-    def _collect(self, stop: threading.Event) -> list[tuple[SignedReading, _Msg]]:
-        """Wait for the first message, take more until ``batch_size`` readings or ``window_s``, then
-        check them: device keys fetched in one batch of calls, signatures recovered here."""
-        batch: list[tuple[SignedReading, _Msg]] = []
+    def _take_due(self, batch: list[tuple[SignedReading, _Msg]]) -> int:
         now = time.monotonic()
         due = [d for d in self._deferred if d[0] <= now]
         self._deferred = [d for d in self._deferred if d[0] > now]
         batch.extend((s, m) for _, s, m in due)
+        return len(due)
+
+    def _collect(self, stop: threading.Event) -> list[tuple[SignedReading, _Msg]]:
+        """Wait for the first message, take more until ``batch_size`` readings or ``window_s``, then
+        check them: device keys fetched in one batch of calls, signatures recovered here."""
+        batch: list[tuple[SignedReading, _Msg]] = []
+        self._take_due(batch)
         parsed: list[tuple[_Msg, list[SignedReading]]] = []
         n = len(batch)
         deadline = None
@@ -286,7 +293,9 @@ class RelayWorker:
             try:
                 msg = self._inbox.get(timeout=max(0.001, timeout))
             except queue.Empty:
-                if batch and deadline is None:
+                if not batch and not parsed:
+                    n += self._take_due(batch)  # kept readings whose time has come
+                if (batch or parsed) and deadline is None:
                     deadline = time.monotonic()
                 continue
             if deadline is None:
@@ -343,6 +352,9 @@ class RelayWorker:
         for s, _m in batch:
             first.setdefault(s.key(), s)
         readings = sorted(first.values(), key=lambda s: (s.reading.meter_id, s.reading.sequence))
+        return self._submit_readings(readings, stop)
+
+    def _submit_readings(self, readings: list[SignedReading], stop: threading.Event) -> SubmitResult | None:
         backoff = 0.5
         while not stop.is_set():
             try:
@@ -352,7 +364,28 @@ class RelayWorker:
                 self.stats.batches += 1
                 self.stats.gas += res.gas_used
                 return res
-            except Exception as exc:  # node down, tx failed, timeouts: keep the batch, retry
+            except TransactionFailed as exc:
+                # The batch's transaction (or its simulation) failed — not the node being away: a batch
+                # over the block gas limit, or one reading that makes it fail. Halve it until the
+                # readings that can go on chain do; a single failing reading is kept unacknowledged
+                # and tried again later (never refused for what may be a passing problem).
+                self.stats.node_errors += 1
+                why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                if len(readings) > 1:
+                    log.warning("submitting %d readings failed (%s); splitting the batch", len(readings), why)
+                    half = len(readings) // 2
+                    parts = [self._submit_readings(readings[:half], stop), self._submit_readings(readings[half:], stop)]
+                    if any(p is None for p in parts):
+                        return None
+                    return SubmitResult(accepted=[k for p in parts for k in p.accepted],  # type: ignore[union-attr]
+                                        duplicates=[k for p in parts for k in p.duplicates],  # type: ignore[union-attr]
+                                        rejected=[k for p in parts for k in p.rejected],  # type: ignore[union-attr]
+                                        gas_used=sum(p.gas_used for p in parts))  # type: ignore[union-attr]
+                k = readings[0].key()
+                log.error("reading %s sequence %s cannot be submitted (%s); kept unacknowledged, tried again in "
+                          "%.0fs", k[0], k[1], why, self.retry_later_s * 2)
+                return SubmitResult(rejected=[(k[0], k[1], SUBMIT_FAILED)])
+            except Exception as exc:  # node down, timeouts: keep the batch, retry
                 self.stats.node_errors += 1
                 log.warning("submitting %d readings failed (%s: %s); retry in %.1fs, nothing acknowledged",
                             len(readings), type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "",
@@ -376,9 +409,10 @@ class RelayWorker:
                 self.stats.accepted += 1
             elif k in dups:
                 self.stats.already_on_chain += 1
-            elif k in rejected and rejected[k] in RETRY_LATER:
+            elif k in rejected and (rejected[k] in RETRY_LATER or rejected[k] == SUBMIT_FAILED):
                 self.stats.deferred += 1
-                self._deferred.append((retry_at, s, msg))
+                later = retry_at if rejected[k] in RETRY_LATER else retry_at + self.retry_later_s
+                self._deferred.append((later, s, msg))
                 continue
             elif k in rejected:
                 self._record_refusal(msg, rejected[k], "refused by the MeterRegistry", s)

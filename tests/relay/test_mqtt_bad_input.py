@@ -149,3 +149,30 @@ def test_a_backlog_array_is_relayed_in_order_even_beyond_the_batch_size(w3, wall
         stats = worker.stats
     assert m.on_chain(b0) == [(m.ids[0], s) for s in range(1, 5)]
     assert stats.accepted == 4 and stats.batches == 1
+
+
+def test_a_reading_whose_transaction_fails_is_split_off_kept_and_relayed_later(w3, wallets, broker, region,
+                                                                               make_meters, tmp_path, monkeypatch):
+    import keeper.mqtt_relay as relay
+    from gridcoop_sdk.exceptions import TransactionFailed
+
+    m = make_meters(3)
+    b0 = w3.eth.block_number
+    real = relay.submit_readings
+    poison = {m.ids[1]}
+
+    def flaky(w3_, sender, registry, signed, **kw):
+        if any(s.reading.meter_id in poison for s in signed):
+            raise TransactionFailed("MeterRegistry.submitReadings reverted: (injected)")
+        return real(w3_, sender, registry, signed, **kw)
+
+    monkeypatch.setattr(relay, "submit_readings", flaky)
+    with ThreadWorker(w3, wallets[8], m.registry, region, broker, tmp_path, retry_later_s=0.5) as worker:
+        for i in range(3):
+            publish(broker, readings_topic(region, m.ids[i]), m.sign(i, 1).to_json())
+        wait_for(lambda: len(m.on_chain(b0)) == 2, 30, "the two good readings")
+        assert worker.stats.deferred >= 1 and not worker.stats.refused
+        poison.clear()  # whatever failed has passed: the kept reading goes on chain
+        wait_for(lambda: len(m.on_chain(b0)) == 3, 30, "the kept reading")
+        stats = worker.stats
+    assert stats.accepted == 3 and not stats.refused
