@@ -65,6 +65,8 @@ def build_gateway(cfg: GatewayConfig, *, clock: Callable[[], float] = time.time,
         assert cfg.keeper_url
         pusher = HttpPusher(cfg.keeper_url)
     chain_view = pusher.last_sequence if isinstance(pusher, HttpPusher) else None
+    if cfg.pusher == "mqtt" and cfg.keeper_url:  # no node of its own: ask the keeper relay, as pusher: http does
+        chain_view = HttpPusher(cfg.keeper_url).last_sequence
     if registry is not None:
         def chain_view(mid: bytes, _reg=registry) -> int:
             return int(_reg.functions.getMeter(mid).call()[8])  # lastSequence

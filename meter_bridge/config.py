@@ -13,6 +13,7 @@ Example ``gateway.yaml``::
     region: sakura                      # mqtt: the region's topic level (relay workers: gridcoop relay mqtt)
     mqtt_client_id: gw-house-block-7    # mqtt: the persistent session's id (default: gateway-<outbox name>)
     resend_after: 600                   # mqtt: publish again what the chain lacks this long after PUBACK
+                                        # (the chain's view: rpc_url, or keeper_url's GET /v1/readings/last)
     poll_interval: 5                    # seconds between polls
     batch_size: 100
     meters:
