@@ -168,6 +168,7 @@ class MqttPusher:
         self._puback[mid] = reason_code.value  # read in push(); paho calls this before the info is "published"
 
     def _ensure(self) -> None:
+        first = not self._started
         if not self._started:
             try:
                 self.client.connect(self.host, self.port, keepalive=30, clean_start=False,
@@ -178,8 +179,10 @@ class MqttPusher:
                                           properties=self._props)
             self.client.loop_start()
             self._started = True
-        if not self._connected.wait(self.timeout):
-            raise PushError(f"MQTT broker {self.host}:{self.port} unreachable (no CONNACK in {self.timeout:.0f}s)")
+        # not connected: paho keeps reconnecting in the background; do not hold up the gateway's polls
+        wait = self.timeout if first else min(self.timeout, 3.0)
+        if not self._connected.wait(wait):
+            raise PushError(f"MQTT broker {self.host}:{self.port} unreachable (no CONNACK in {wait:.0f}s)")
 
     def push(self, batch: list[SignedReading]) -> Published:
         from gridcoop_sdk.mqtt import readings_topic
