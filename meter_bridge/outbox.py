@@ -171,10 +171,6 @@ class Outbox:
 
         return self._tx(work)
 
-    def sent_meters(self) -> set[str]:
-        """Meter ids (hex) with readings the broker took that the chain has not shown yet."""
-        return {r[0] for r in self.db.execute("SELECT DISTINCT meter_id FROM readings WHERE status='sent'")}
-
     def note(self, kind: str, detail: str) -> None:
         """Keep an error or problem for ``status`` (push failures, missed polls, meter resets)."""
         self._tx(lambda db: db.execute("INSERT INTO log(t, kind, detail) VALUES (?,?,?)",
