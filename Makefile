@@ -14,8 +14,11 @@ SOLCX_BIN := $(SOLCX_DIR)/solc-v$(SOLC_VERSION)
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 # Debian's mbpoll (a Modbus client), unpacked into .tools/ without root, to check the meter
-# simulator against a third-party Modbus master (tests/meters/test_bridge_units.py).
-DEB_PACKAGES := mbpoll=1.4.11+dfsg-2 libmodbus5=3.1.6-2.1
+# simulator against a third-party Modbus master (tests/meters/test_bridge_units.py); Debian's
+# Mosquitto 2.0 MQTT broker with the two libraries it links that a bare Debian lacks (ldd: libwrap,
+# libdlt), which the MQTT tests and `make bench-scale` start on loopback ports (.venv/bin/mosquitto).
+DEB_PACKAGES := mbpoll=1.4.11+dfsg-2 libmodbus5=3.1.6-2.1 \
+	mosquitto=2.0.11-1.2+deb12u2 libwrap0=7.6.q-32 libdlt2=2.18.8-6
 DEB_STAMP := .tools/.installed
 ARTIFACTS := .build/__local__.json
 SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*' 2>/dev/null)
@@ -23,13 +26,14 @@ SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*' 2>/dev/n
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup build test test-full demo bench lint clean solc slither
+.PHONY: help setup build test test-full demo bench bench-scale lint clean solc slither
 
 help:
 	@echo "make test   - set up (venv, npm, compiler), compile, run all tests"
 	@echo "make test-full - make test plus the heaviest fault/load profiles (GRIDCOOP_TEST_FULL=1)"
 	@echo "make demo   - set up, compile, run the co-op on a self-started anvil"
 	@echo "make bench  - set up, compile, run benchmarks -> bench/results.json"
+	@echo "make bench-scale - 10,000 meters through Mosquitto -> 2 MQTT relay workers -> anvil -> bench/results.json"
 	@echo "make lint   - ruff over the Python code"
 	@echo "make slither - Slither static analysis of contracts/ (fails on medium/high findings)"
 	@echo "make clean  - remove build outputs (keeps .venv and node_modules)"
@@ -66,6 +70,9 @@ $(DEB_STAMP): Makefile $(PY_STAMP)
 	@test -x .tools/root/usr/bin/mbpoll || { echo "mbpoll could not be downloaded from Debian (apt-get download $(DEB_PACKAGES))"; exit 1; }
 	@printf '#!/bin/sh\nLD_LIBRARY_PATH="%s/.tools/root/usr/lib/x86_64-linux-gnu" exec "%s/.tools/root/usr/bin/mbpoll" "$$@"\n' "$(CURDIR)" "$(CURDIR)" > $(BIN)/mbpoll
 	@chmod +x $(BIN)/mbpoll
+	@test -x .tools/root/usr/sbin/mosquitto || { echo "mosquitto could not be downloaded from Debian (apt-get download $(DEB_PACKAGES))"; exit 1; }
+	@printf '#!/bin/sh\nLD_LIBRARY_PATH="%s/.tools/root/usr/lib/x86_64-linux-gnu" exec "%s/.tools/root/usr/sbin/mosquitto" "$$@"\n' "$(CURDIR)" "$(CURDIR)" > $(BIN)/mosquitto
+	@chmod +x $(BIN)/mosquitto
 	@touch $@
 
 $(ARTIFACTS): $(SOURCES) ape-config.yaml | setup
@@ -105,6 +112,11 @@ demo: build
 
 bench: build
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# 10,000 simulated meters (sign + publish) -> Mosquitto -> 2 relay workers -> anvil; a relay worker
+# SIGKILLed and restarted and the broker restarted mid-run (docs/scaling.md). SCALE_ARGS: --meters N ...
+bench-scale: build
+	$(BIN)/python -m bench.scale $(SCALE_ARGS)
 
 # Slither static analysis (docs/static-analysis.md). crytic-compile drives `forge build` (through
 # the solc-js facade, see foundry.toml) into its own out/slither so forge test's cache is untouched;

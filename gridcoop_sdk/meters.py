@@ -165,19 +165,47 @@ def submit_readings(
                 f"reading {s.key()} was signed for chain {s.chain_id} registry {s.registry}, "
                 f"not chain {chain_id} registry {registry.address}"
             )
-    fn = registry.functions.submitReadings([s.reading.as_tuple() for s in signed], [s.signature for s in signed])
-    receipt = send(w3, sender, fn, timeout=timeout)
+    tuples = [s.reading.as_tuple() for s in signed]
+    sigs = [s.signature for s in signed]
+    fn = registry.functions.submitReadings(tuples, sigs)
+    receipt = send(w3, sender, fn, timeout=timeout, data=_submit_call_data(registry, tuples, sigs))
     return _sort_receipt(registry, signed, receipt)
 
 
-def _sort_receipt(registry: Contract, signed: list[SignedReading], receipt: dict[str, Any]) -> SubmitResult:
-    from web3.logs import DISCARD
+def _submit_call_data(registry: Contract, tuples: list[tuple], sigs: list[bytes]) -> bytes:
+    """``submitReadings`` call data encoded with eth-abi directly (about 20× faster than web3's
+    generic path for a batch of 500; a test checks that the bytes are the same)."""
+    from eth_abi import encode
+    from eth_utils import function_abi_to_4byte_selector, get_abi_input_types
 
-    accepted = {("0x" + ev.args.meterId.hex(), ev.args.sequence)
-                for ev in registry.events.ReadingAccepted().process_receipt(receipt, errors=DISCARD)}
+    fn_abi = registry.get_function_by_name("submitReadings").abi
+    return function_abi_to_4byte_selector(fn_abi) + encode(get_abi_input_types(fn_abi), [tuples, sigs])
+
+
+def _topic(t: Any) -> bytes:
+    return bytes.fromhex(t[2:]) if isinstance(t, str) else bytes(t)
+
+
+def _sort_receipt(registry: Contract, signed: list[SignedReading], receipt: dict[str, Any]) -> SubmitResult:
+    # The registry's own logs, read from their topics (meter id and sequence are indexed; the
+    # refusal reason is the one data word) — web3's generic decoding of every log of the receipt
+    # took about a second for a batch of 500.
+    accepted_topic = _topic(registry.events.ReadingAccepted().topic)
+    rejected_topic = _topic(registry.events.ReadingRejected().topic)
+    accepted: set[tuple[str, int]] = set()
     rejected: dict[tuple[str, int], str] = {}
-    for ev in registry.events.ReadingRejected().process_receipt(receipt, errors=DISCARD):
-        rejected[("0x" + ev.args.meterId.hex(), ev.args.sequence)] = reason_name(ev.args.reason)
+    me = registry.address.lower()
+    for lg in receipt["logs"]:
+        if str(lg["address"]).lower() != me or len(lg["topics"]) < 3:
+            continue
+        t0 = _topic(lg["topics"][0])
+        if t0 not in (accepted_topic, rejected_topic):
+            continue
+        k = ("0x" + _topic(lg["topics"][1]).hex(), int.from_bytes(_topic(lg["topics"][2]), "big"))
+        if t0 == accepted_topic:
+            accepted.add(k)
+        else:
+            rejected[k] = reason_name(int.from_bytes(_topic(lg["data"])[:32], "big"))
     res = SubmitResult(tx_hash="0x" + bytes(receipt["transactionHash"]).hex(), gas_used=receipt["gasUsed"])
     seen: set[tuple[str, int]] = set()
     last_sequence: dict[bytes, int] = {}

@@ -43,6 +43,7 @@ from .exceptions import GridcoopError
 
 UINT64_MAX = 2**64 - 1
 UINT32_MAX = 2**32 - 1
+_SECP_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 #: ``MeterRegistry.Reason`` codes by index (``ReadingRejected.reason``, ``whyRefused``).
 REASONS: tuple[str, ...] = (
@@ -193,6 +194,30 @@ class SignedReading:
 
     def digest(self) -> bytes:
         return self.reading.digest(self.chain_id, self.registry)
+
+    def fast_digest(self) -> bytes:
+        """The same EIP-712 digest as :meth:`digest`, by hand like :class:`ReadingSigner` (about
+        50× faster than eth-account's typed-data encoding; a relay worker checks thousands per second)."""
+        return _keccak(b"\x19\x01" + _domain_sep(self.chain_id, to_checksum_address(self.registry))
+                       + self.reading.struct_hash())
+
+    def recover_signer(self) -> str | None:
+        """The address that signed this reading, recovered like ``MeterRegistry`` does (None for a
+        malformed signature, a high-s twin or v other than 27/28), with coincurve."""
+        from coincurve import PublicKey
+
+        sig = self.signature
+        if len(sig) != 65 or sig[64] not in (27, 28):
+            return None
+        s = int.from_bytes(sig[32:64], "big")
+        if s == 0 or s > _SECP_N // 2:
+            return None
+        try:
+            pub = PublicKey.from_signature_and_message(sig[:64] + bytes([sig[64] - 27]), self.fast_digest(),
+                                                       hasher=None)
+        except Exception:  # coincurve: not a valid signature for any key
+            return None
+        return to_checksum_address(_keccak(pub.format(compressed=False)[1:])[-20:])
 
     def key(self) -> tuple[str, int]:
         """(meter id hex, sequence) — identifies the reading in outboxes and results."""

@@ -18,7 +18,7 @@ from .config import GatewayConfig, ModbusEndpoint, load_device_key
 from .gateway import Gateway, Site
 from .intervals import IntervalBuilder
 from .outbox import Outbox
-from .pushers import DirectPusher, HttpPusher
+from .pushers import DirectPusher, HttpPusher, MqttPusher
 from .reader import ModbusMeterReader
 from .registermap import load_map
 
@@ -55,12 +55,20 @@ def build_gateway(cfg: GatewayConfig, *, clock: Callable[[], float] = time.time,
             raise ConfigError(f"set {cfg.gas_key_env} to the gateway gas account's hex key", source=source,
                               key="gas_key_env")
         pusher = DirectPusher(w3, Account.from_key(gas_key), registry)  # type: ignore[arg-type]
+    elif cfg.pusher == "mqtt":
+        assert cfg.mqtt_url and cfg.region
+        from pathlib import Path
+
+        pusher = MqttPusher(cfg.mqtt_url, cfg.region,
+                            client_id=cfg.mqtt_client_id or f"gateway-{Path(cfg.outbox).stem}")
     else:
         assert cfg.keeper_url
         pusher = HttpPusher(cfg.keeper_url)
     chain_view = pusher.last_sequence if isinstance(pusher, HttpPusher) else None
+    if cfg.pusher == "mqtt" and cfg.keeper_url:  # no node of its own: ask the keeper relay, as pusher: http does
+        chain_view = HttpPusher(cfg.keeper_url).last_sequence
     if registry is not None:
         def chain_view(mid: bytes, _reg=registry) -> int:
             return int(_reg.functions.getMeter(mid).call()[8])  # lastSequence
     return Gateway(sites, Outbox(cfg.outbox, clock=clock), pusher, clock=clock, batch_size=cfg.batch_size,
-                   chain_view=chain_view, reconcile_every=cfg.reconcile_every)
+                   chain_view=chain_view, reconcile_every=cfg.reconcile_every, resend_after=cfg.resend_after)

@@ -6,9 +6,14 @@ Example ``gateway.yaml``::
     chain_id: 31337                     # optional with rpc_url; required for pusher: http without it
     registry: "0x…"                     # MeterRegistry address (default: deployments file)
     outbox: ./gateway-outbox.sqlite
-    pusher: direct                      # direct | http
+    pusher: direct                      # direct | http | mqtt
     gas_key_env: GATEWAY_GAS_KEY        # direct: env var holding the gas account's hex key
     keeper_url: http://keeper:8080      # http: the keeper relay
+    mqtt_url: mqtt://broker:1883        # mqtt: the broker; readings go to gridcoop/<region>/readings/<meter id>
+    region: sakura                      # mqtt: the region's topic level (relay workers: gridcoop relay mqtt)
+    mqtt_client_id: gw-house-block-7    # mqtt: the persistent session's id (default: gateway-<outbox name>)
+    resend_after: 600                   # mqtt: publish again what the chain lacks this long after PUBACK
+                                        # (the chain's view: rpc_url, or keeper_url's GET /v1/readings/last)
     poll_interval: 5                    # seconds between polls
     batch_size: 100
     meters:
@@ -67,9 +72,13 @@ class GatewayConfig(BaseModel):
     chain_id: int | None = None
     registry: str | None = None
     outbox: str = "gateway-outbox.sqlite"
-    pusher: Literal["direct", "http"] = "direct"
+    pusher: Literal["direct", "http", "mqtt"] = "direct"
     gas_key_env: str = "GATEWAY_GAS_KEY"
     keeper_url: str | None = None
+    mqtt_url: str | None = None
+    region: str | None = None
+    mqtt_client_id: str | None = None
+    resend_after: float = Field(default=600.0, gt=0)
     poll_interval: float = Field(default=5.0, gt=0)
     batch_size: int = Field(default=100, ge=1, le=500)
     interval: int = 900
@@ -92,6 +101,17 @@ class GatewayConfig(BaseModel):
             raise ValueError("pusher: direct needs rpc_url")
         if self.pusher == "http" and not self.keeper_url:
             raise ValueError("pusher: http needs keeper_url")
+        if self.pusher == "mqtt":
+            from gridcoop_sdk.exceptions import GridcoopError
+            from gridcoop_sdk.mqtt import check_region, parse_broker_url
+
+            if not self.mqtt_url or not self.region:
+                raise ValueError("pusher: mqtt needs mqtt_url (mqtt://host:port) and region (the topic's region)")
+            try:
+                parse_broker_url(self.mqtt_url)
+                check_region(self.region)
+            except GridcoopError as exc:
+                raise ValueError(str(exc)) from exc
         if not self.rpc_url and (self.chain_id is None or not self.registry):
             raise ValueError("without rpc_url, give chain_id and registry (the signing domain)")
         names = [m.name for m in self.meters]

@@ -68,8 +68,9 @@ class Gateway:
                  clock: Callable[[], float] = time.time, batch_size: int = 100,
                  backoff_initial: float = 1.0, backoff_max: float = 60.0,
                  chain_view: Callable[[bytes], int] | None = None, reconcile_every: float = 10.0,
-                 defer_s: float = 30.0):
+                 defer_s: float = 30.0, resend_after: float = 600.0):
         self.sites = sites
+        self.resend_after = resend_after  # MQTT: publish again a reading the chain lacks this long after PUBACK
         self.defer_s = defer_s  # wait before re-pushing readings the chain's clock has not reached
         self.outbox = outbox
         self.pusher = pusher
@@ -132,6 +133,11 @@ class Gateway:
         self._backoff = 0.0
         self.next_push_at = 0.0
         self.outbox.mark(result)
+        sent = getattr(result, "sent", None)
+        if sent is not None:
+            log.info("published %d of %d readings (PUBACK); the relay workers take them on chain", len(sent),
+                     len(batch))
+            return result
         deferred = [r for r in result.rejected if r[2] in RETRY_LATER]
         log.info("pushed %d readings: %d accepted, %d already on chain, %d refused, %d deferred", len(batch),
                  len(result.accepted), len(result.duplicates), len(result.rejected) - len(deferred), len(deferred))
@@ -158,6 +164,11 @@ class Gateway:
             except Exception as exc:  # node down: try again next time
                 log.warning("reorg check for %s failed: %s", site.name, str(exc).splitlines()[0][:200] if str(exc) else exc)
                 return reopened
+            confirmed, resent = self.outbox.confirm_sent("0x" + mid.hex(), last, self.clock() - self.resend_after)
+            if resent:
+                log.warning("%s: %d reading(s) the broker took are still not on chain after %.0fs; publishing "
+                            "them again", site.name, resent, self.resend_after)
+                reopened += resent
             n = self.outbox.reopen_vanished("0x" + mid.hex(), last)
             if n:
                 log.warning("%s: %d accepted reading(s) after sequence %d are no longer on chain (reorg); "
@@ -188,4 +199,7 @@ class Gateway:
     def close(self) -> None:
         for site in self.sites:
             site.close()
+        closer = getattr(self.pusher, "close", None)
+        if closer is not None:
+            closer()
         self.outbox.close()

@@ -4,6 +4,12 @@ pending set only when a receipt shows it accepted or already on chain.
 The interval builder's anchor is saved in the same transaction as the reading it closed, so a
 process killed at any point (SIGKILL included) restarts where it was: readings already stored are
 re-pushed (a no-op on chain if they made it before the crash), nothing is lost or invented.
+
+With the MQTT pusher a reading the broker acknowledged (PUBACK) is ``sent``: it no longer goes out
+with every push, and it becomes ``accepted`` when the chain's last accepted sequence of its meter
+reaches it (:meth:`Outbox.confirm_sent`, run by the gateway's reconcile loop), or ``pending`` again
+if the chain still lacks it ``resend_after`` seconds later (a broker that lost it, a relay that never
+came back): publishing it again is harmless.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ CREATE TABLE IF NOT EXISTS readings (
     sequence INTEGER NOT NULL,
     name TEXT NOT NULL,
     body TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',   -- pending | accepted | duplicate | rejected
+    status TEXT NOT NULL DEFAULT 'pending',   -- pending | sent | accepted | duplicate | rejected
     reason TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     created REAL NOT NULL,
@@ -103,7 +109,11 @@ class Outbox:
         final = [(m, s, r) for m, s, r in result.rejected if r not in RETRY_LATER]
         later = [(m, s, r) for m, s, r in result.rejected if r in RETRY_LATER]
 
+        sent = list(getattr(result, "sent", ()))
+
         def work(db: sqlite3.Connection) -> None:
+            db.executemany("UPDATE readings SET status='sent', updated=?, attempts=attempts+1 "
+                           "WHERE meter_id=? AND sequence=? AND status='pending'", [(now, m, s) for m, s in sent])
             for status, items in (("accepted", result.accepted), ("duplicate", result.duplicates)):
                 db.executemany("UPDATE readings SET status=?, updated=?, attempts=attempts+1 "
                                "WHERE meter_id=? AND sequence=?", [(status, now, m, s) for m, s in items])
@@ -138,6 +148,29 @@ class Outbox:
 
         return self._tx(work)
 
+    def confirm_sent(self, meter_id_hex: str, last_on_chain: int, resend_before: float) -> tuple[int, int]:
+        """MQTT readings of ``meter_id_hex`` that the broker took (``sent``): those at or below the
+        chain's last accepted sequence are on chain (``accepted``); those above it and sent before
+        ``resend_before`` go back to ``pending`` to be published again. Returns (confirmed, resent).
+
+        A reading the chain refused also ends below the last sequence once a later one is accepted;
+        the relay worker records every refusal with its reason (``gridcoop relay mqtt --refusals``)."""
+        now = self.clock()
+        mid = meter_id_hex.lower()
+
+        def work(db: sqlite3.Connection) -> tuple[int, int]:
+            done = db.execute("UPDATE readings SET status='accepted', updated=? WHERE meter_id=? AND sequence<=? "
+                              "AND status='sent'", (now, mid, int(last_on_chain))).rowcount
+            again = db.execute("UPDATE readings SET status='pending', updated=? WHERE meter_id=? AND sequence>? "
+                               "AND status='sent' AND updated<?", (now, mid, int(last_on_chain), resend_before)).rowcount
+            if again:
+                db.execute("INSERT INTO log(t, kind, detail) VALUES (?,?,?)",
+                           (now, "resend", f"{mid}: {again} reading(s) the broker took are not on chain yet; "
+                                           "publishing them again"))
+            return done, again
+
+        return self._tx(work)
+
     def note(self, kind: str, detail: str) -> None:
         """Keep an error or problem for ``status`` (push failures, missed polls, meter resets)."""
         self._tx(lambda db: db.execute("INSERT INTO log(t, kind, detail) VALUES (?,?,?)",
@@ -146,7 +179,7 @@ class Outbox:
     def count(self, status: str = "pending") -> int:
         return self.db.execute("SELECT COUNT(*) FROM readings WHERE status=?", (status,)).fetchone()[0]
 
-    def rows(self, statuses: Iterable[str] = ("pending", "accepted", "duplicate", "rejected")) -> list[dict]:
+    def rows(self, statuses: Iterable[str] = ("pending", "sent", "accepted", "duplicate", "rejected")) -> list[dict]:
         qs = ",".join("?" for _ in statuses)
         cur = self.db.execute(f"SELECT name, meter_id, sequence, status, reason, attempts FROM readings "
                               f"WHERE status IN ({qs}) ORDER BY sequence", tuple(statuses))
@@ -162,6 +195,7 @@ class Outbox:
         err = self.db.execute("SELECT t, kind, detail FROM log ORDER BY rowid DESC LIMIT 1").fetchone()
         return {
             "pending": by_status.get("pending", 0),
+            "sent": by_status.get("sent", 0),
             "accepted": by_status.get("accepted", 0) + by_status.get("duplicate", 0),
             "rejected": by_status.get("rejected", 0),
             "last_accepted_sequence": last,

@@ -31,6 +31,7 @@ from .keeper import keeper
 from .market import market
 from .meters import meters
 from .region import region
+from .relay import relay
 from .storage import storage
 
 #: Loggers of libraries that log every request at INFO (httpx: "HTTP Request: GET …").
@@ -77,6 +78,7 @@ AREAS = {
     dao: "The region's DAO: propose, vote, execute, status, budgets, roles.",
     keeper: "Operator: serve the order API and settle, settle by hand, status.",
     bridge: "Meter gateway: run it, its outbox status, a Modbus simulator.",
+    relay: "Relay workers: meter readings from an MQTT broker to chain.",
     demo: "A simulated co-op day end to end on a local chain.",
 }
 for _cmd, _short in AREAS.items():

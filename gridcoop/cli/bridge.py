@@ -47,13 +47,14 @@ def bridge() -> None:
     """The meter gateway: Modbus meters → signed 15-minute readings → outbox → MeterRegistry.
 
     The gateway's YAML (--config) names the meters, their device keys, the outbox and how to push
-    (direct transactions, or the keeper's relay). `simulate` serves simulated meters to try it.
+    (direct transactions, the keeper's HTTP relay, or an MQTT broker that `gridcoop relay mqtt`
+    workers read). `simulate` serves simulated meters to try it.
     """
 
 
 @bridge.command()
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
-              help="Gateway YAML: meters (host/port/unit/register map/key), outbox path, pusher direct|http.")
+              help="Gateway YAML: meters (host/port/unit/register map/key), outbox path, pusher direct|http|mqtt.")
 @click.option("--poll-interval", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds between polls (overrides the config's poll_interval).")
 @with_clock
@@ -142,7 +143,10 @@ def status(config_path: str | None, outbox_path: str | None, as_json: bool) -> N
     if as_json:
         click.echo(json.dumps(st, indent=2))
         return
-    click.echo(f"pending:  {st['pending']}\naccepted: {st['accepted']}\nrefused:  {st['rejected']}")
+    click.echo(f"pending:  {st['pending']}")
+    if st.get("sent"):
+        click.echo(f"sent:     {st['sent']} (the MQTT broker took them; not on chain yet)")
+    click.echo(f"accepted: {st['accepted']}\nrefused:  {st['rejected']}")
     for name, seq in sorted(st["last_accepted_sequence"].items()):
         click.echo(f"  {name}: last accepted sequence {seq}")
     for r in st["refused"]:

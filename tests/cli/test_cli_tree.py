@@ -14,7 +14,7 @@ from gridcoop import __version__
 from gridcoop.cli import main
 from gridcoop.cli.legacy import KEEPER, METER_BRIDGE, translate
 
-AREAS = ["region", "meters", "market", "storage", "crev", "dao", "keeper", "bridge", "demo"]
+AREAS = ["region", "meters", "market", "storage", "crev", "dao", "keeper", "bridge", "relay", "demo"]
 
 
 def _walk(cmd: click.Command, path: list[str]):
