@@ -287,15 +287,7 @@ def test_grid_participant_shown_and_energy_debt_paid_from_the_cli(region, w3):
     r = _run(region, "market", "pay-debt", env={"GRIDCOOP_KEY": _hex(payer)})
     _one_line_error(r, "payment refused")
     assert grid_sdk.energy_debt_wh(registry, payer.address) == 700
-    # the example's currency is issued by its admin, the DAO treasury (as a passed proposal would)
-    treasury = recs["example.Treasury"]["address"]
-    w3.provider.make_request("anvil_impersonateAccount", [treasury])
-    w3.provider.make_request("anvil_setBalance", [treasury, hex(10**18)])
-    w3.eth.send_transaction({"from": treasury, "to": cur.address,
-                             "data": cur.functions.issue(payer.address, 100 * 10**18)._encode_transaction_data()})
-    w3.provider.make_request("anvil_stopImpersonatingAccount", [treasury])
-    from gridcoop_sdk.tx import send
-    send(w3, payer, cur.functions.approve(market.address, 2**256 - 1))
+    _issue_exc(w3, region, payer, 100, market)
     before = cur.functions.balanceOf(cfg.grid.account).call()
     r = _run(region, "market", "pay-debt", "--wh", "300", env={"GRIDCOOP_KEY": _hex(payer)})
     assert r.exit_code == 0 and "paid 300 Wh" in r.output and "9 EXC" in r.output and "400 Wh left" in r.output, r.output
@@ -303,3 +295,99 @@ def test_grid_participant_shown_and_energy_debt_paid_from_the_cli(region, w3):
     assert r.exit_code == 0 and "400 Wh left" not in r.output and "0 Wh left" in r.output, r.output
     assert grid_sdk.energy_debt_wh(registry, payer.address) == 0
     assert cur.functions.balanceOf(cfg.grid.account).call() - before == 700 * 30 * 10**18 // 1000
+
+
+def _issue_exc(w3, region, to, whole: int, spender) -> None:
+    """EXC for ``to`` from the example's currency admin, the DAO treasury (as a passed proposal
+    would issue it), and ``to``'s allowance for ``spender``."""
+    from gridcoop_sdk.tx import send
+
+    recs = region["records"]
+    cur = at(w3, "LocalCurrency", recs["example.LocalCurrency"]["address"])
+    treasury = recs["example.Treasury"]["address"]
+    w3.provider.make_request("anvil_impersonateAccount", [treasury])
+    w3.provider.make_request("anvil_setBalance", [treasury, hex(10**18)])
+    w3.eth.send_transaction({"from": treasury, "to": cur.address,
+                             "data": cur.functions.issue(to.address, whole * 10**18)._encode_transaction_data()})
+    w3.provider.make_request("anvil_stopImpersonatingAccount", [treasury])
+    send(w3, to, cur.functions.approve(spender.address, 2**256 - 1))
+
+
+def test_colour_is_backed_by_metered_origin_through_market_and_battery(region, w3, tmp_path):
+    """Issue 19: ex01's solar meter exports 1,500 Wh, so ex01 holds 1,500 Wh of solar origin. A solar
+    sale beyond it is refused at the keeper; a solar sale within it passes the origin to the buyer
+    (the Trade event says "solar"); WATT sent by a plain transfer carries none; a solar deposit into
+    the battery consumes origin and the withdrawal passes on what comes out (90 %)."""
+    from gridcoop_sdk import storage as storage_sdk
+    from gridcoop_sdk.meters import submit_readings
+    from gridcoop_sdk.orders import Order, colour_bytes, sign_order
+    from gridcoop_sdk.readings import Reading, ReadingSigner, meter_id
+    from gridcoop_sdk.tx import send
+    from keeper.clock import chain_clock
+    from keeper.service import Keeper, OrderRejected
+
+    cfg = load_region("example")
+    recs = region["records"]
+    registry = at(w3, "MeterRegistry", recs["example.MeterRegistry"]["address"])
+    market = at(w3, "EnergyMarket", recs["example.EnergyMarket"]["address"])
+    storage = at(w3, "BatteryStorage", recs["example.BatteryStorage"]["address"])
+    watt = at(w3, "WattToken", recs["example.WattToken"]["address"])
+    acct = {h.name: next(a for a in ACCOUNTS if a.address.lower() == h.account.lower()) for h in cfg.households}
+    device = next(a for a in ACCOUNTS if a.address.lower() == cfg.household("ex01").meter_signer.lower())
+    solar = colour_bytes("solar")
+    seller, buyer, stranger = acct["ex01"], acct["ex02"], acct["ex04"]
+    mid = meter_id("example:ex01:main")
+    info = registry.functions.getMeter(mid).call()
+    start = (max(info[-1], w3.eth.get_block("latest")["timestamp"]) // 900 + 1) * 900
+    w3.provider.make_request("evm_setNextBlockTimestamp", [start + 900])
+    w3.provider.make_request("evm_mine", [])
+    seq = info[-3] + 1  # lastSequence
+    signed = ReadingSigner(device.key, w3.eth.chain_id, registry.address).sign(
+        Reading(mid, seq, start, start + 900, 2000, 500, 1500, 0, 50_000))
+    submit_readings(w3, ACCOUNTS[0], registry, [signed])
+    assert registry.functions.originOf(seller.address, solar).call() == 1500
+
+    _issue_exc(w3, region, buyer, 100, market)
+    for who in (seller, buyer):
+        send(w3, who, watt.functions.approve(market.address, 2**256 - 1))
+    k = Keeper(w3, KEEPER, market, f"sqlite:///{tmp_path}/k.db", clock=chain_clock(w3))
+    try:
+        iid = w3.eth.get_block("latest")["timestamp"] // 900 + 2
+
+        def order(who, side, wh, price, colour):
+            o = Order(maker=who.address, side=side, interval_id=iid, amount_wh=wh, limit_price=price * 10**18,
+                      payment_token=recs["example.LocalCurrency"]["address"], expiry=iid * 900 + 3600, colour=colour)
+            return sign_order(o, who.key, w3.eth.chain_id, market.address)
+
+        with pytest.raises(OrderRejected, match="holds 1500 Wh of 'solar' origin"):
+            k.accept_order(order(seller, "sell", 2000, 10, "solar"))
+        k.accept_order(order(seller, "sell", 1000, 10, "solar"))
+        k.accept_order(order(buyer, "buy", 1000, 20, "solar"))
+        w3.provider.make_request("evm_setNextBlockTimestamp", [iid * 900])
+        w3.provider.make_request("evm_mine", [])
+        res = k.settle_interval(iid)
+        assert res.state == "settled" and res.volume_wh == 1000, res
+        rc = w3.eth.get_transaction_receipt(res.tx_hash)
+        from web3.logs import DISCARD
+        (trade,) = market.events.Trade().process_receipt(rc, errors=DISCARD)
+        assert trade["args"]["colour"] == solar and trade["args"]["seller"] == seller.address
+    finally:
+        k.db.dispose()
+    assert registry.functions.originOf(seller.address, solar).call() == 500
+    assert registry.functions.originOf(buyer.address, solar).call() == 1000
+    # a plain transfer moves WATT, not origin
+    send(w3, seller, watt.functions.transfer(stranger.address, 300 * 10**15))
+    assert registry.functions.originOf(stranger.address, solar).call() == 0
+    assert registry.functions.originOf(seller.address, solar).call() == 500
+    # the battery: a solar deposit beyond the origin is refused, within it consumes it
+    with pytest.raises(Exception, match="OriginExceeded"):
+        storage_sdk.deposit(w3, stranger, storage, 1, 300, colour="solar")
+    storage_sdk.deposit(w3, buyer, storage, 1, 600, colour="solar")
+    assert registry.functions.originOf(buyer.address, solar).call() == 400
+    assert registry.functions.originOf(storage.address, solar).call() == 600
+    tsl = at(w3, "TeslaToken", storage.functions.tsl().call())
+    storage_sdk.claim_welcome_grant(w3, buyer, storage)  # TSL for the battery's fee
+    send(w3, buyer, tsl.functions.approve(storage.address, 2**256 - 1))
+    storage_sdk.withdraw(w3, buyer, storage, 1, 600)  # 90 % round trip: 540 Wh (and their solar origin) out
+    assert registry.functions.originOf(buyer.address, solar).call() == 400 + 540
+    assert registry.functions.originOf(storage.address, solar).call() == 0
