@@ -93,9 +93,9 @@ contract BatteryStorage is IBatteryStorage, AccessControl, ReentrancyGuard {
     struct Position {
         uint256 wh; // energy kept
         uint64 chargedThrough; // last slot already charged for `wh`
+        uint192 colourWh; // Wh of `wh` deposited as `colour` (its origin is held by this contract; ≤ wh)
         uint256 owedScaled; // unpaid fees × SCALE
         bytes32 colour; // the colour of the coloured part (with an origin ledger)
-        uint256 colourWh; // Wh of `wh` deposited as `colour` (its origin is held by this contract)
     }
 
     mapping(uint256 => Battery) private _batteries;
@@ -270,7 +270,7 @@ contract BatteryStorage is IBatteryStorage, AccessControl, ReentrancyGuard {
         if (colour != 0 && address(ledger) != address(0)) {
             if (p.colourWh != 0 && p.colour != colour) revert StorageColourMismatch(batteryId, p.colour, colour);
             p.colour = colour;
-            p.colourWh += wh;
+            p.colourWh += uint192(wh); // ≤ p.wh ≤ capacity
             // the depositor's metered origin of `colour` moves here (OriginExceeded when it holds less)
             _moveOrigin(ledger, msg.sender, address(this), colour, wh, 0);
         }
@@ -296,9 +296,9 @@ contract BatteryStorage is IBatteryStorage, AccessControl, ReentrancyGuard {
         whOut = (wh * b.efficiencyBps) / BPS;
         uint256 lossWh = wh - whOut;
         uint256 coloured = p.colourWh < wh ? p.colourWh : wh; // the coloured part leaves first
-        IOriginLedger ledger = originLedger;
-        if (coloured != 0 && address(ledger) != address(0)) {
-            p.colourWh -= coloured;
+        if (coloured != 0 && address(originLedger) != address(0)) {
+            IOriginLedger ledger = originLedger;
+            p.colourWh -= uint192(coloured);
             uint256 colourOut = (coloured * b.efficiencyBps) / BPS;
             // what comes out passes the colour on; the loss takes its share of the origin with it
             _moveOrigin(ledger, address(this), msg.sender, p.colour, colourOut, coloured - colourOut);
