@@ -225,10 +225,13 @@ class CommunityRun:
             for side, wh, price in (("sell", intent.sell_wh, sell_limit), ("buy", intent.buy_wh, buy_limit)):
                 if wh <= 0:
                     continue
+                # a PV household's sale claims its meter's colour when its metered origin covers it
+                colour = h.colour if side == "sell" and h.colour != "grid" and r["MeterRegistry"].functions.originOf(
+                    acct.address, orders_sdk.colour_bytes(h.colour)).call() >= wh else ""
                 order = orders_sdk.Order(
                     maker=acct.address, side=side, interval_id=target_interval, amount_wh=int(wh),
                     limit_price=to_units(price, dec), payment_token=r["LocalCurrency"].address,
-                    expiry=start + 2 * INTERVAL_SECONDS, partially_fillable=True)
+                    expiry=start + 2 * INTERVAL_SECONDS, partially_fillable=True, colour=colour)
                 signed = orders_sdk.sign_order(order, acct.key, chain_id, market.address)
                 self.client.submit_order(signed)
         return intents

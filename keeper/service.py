@@ -36,6 +36,7 @@ from . import db as D
 from .clearing import MODES, UNIFORM
 from .clock import Clock
 from .settlement import (
+    GRID_IDS,
     BatchCheckFailed,
     MarketTerms,
     build_batch,
@@ -330,6 +331,9 @@ class Keeper:
             money = sum(split.paid.values())  # what the buyers paid: the chain's IntervalSettled.volume
             for (t, ev), fee in zip(pairs, fees, strict=False):
                 sell_h, buy_h, seller, buyer, wh, price, token = t
+                # the grid is one order per side and interval (its money is rounded per batch): keep
+                # its side's id unique per interval, so reports over many intervals round it the same
+                sell_h, buy_h = (f"{h}:{iid}" if h in GRID_IDS else h for h in (sell_h, buy_h))
                 # TradeRow.money is the trade's value rounded down, for display; what each order
                 # moved is the floor/ceiling of its whole value (reports compute it from the rows)
                 s.add(D.TradeRow(interval_id=iid, seller=ev.args.seller, buyer=ev.args.buyer, sell_hash=sell_h,

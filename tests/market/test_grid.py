@@ -160,3 +160,26 @@ def test_ranked_preferences_through_the_keeper_are_matched_first(env, keeper):
     assert res.volume_wh == 1000
     pairs = {(t["seller"], t["buyer"]) for t in _trades(env, res)}
     assert pairs == {(s1.address, b0.address), (s0.address, b1.address)}
+
+
+def test_reports_round_the_grid_once_per_interval_as_the_chain_does(env, utility, keeper):
+    """The grid is one order per side and interval: over two intervals it pays ceil(3.33) twice
+    (8), not ceil(6.66) once; the keeper's stored trades and the market report agree with the chain."""
+    from keeper.reports import market as market_report
+    from keeper.settlement import rows_money
+
+    s0 = env.sellers[0]
+    before = _money(env, utility)[0]
+    for _ in range(2):
+        _, res = _settle(env, keeper, [(s0, "sell", 333, 10)])
+        assert res.state == "settled" and res.price == FEED_IN
+    assert before - _money(env, utility)[0] == 8
+    with keeper.db.session() as s:
+        from sqlalchemy import select
+
+        from keeper.db import TradeRow
+        rows = list(s.scalars(select(TradeRow)))
+    split = rows_money(rows)
+    assert sum(v for k, v in split.paid.items() if k.startswith("grid:buy")) == 8
+    dust = env.market.functions.roundingDust(env.token.address).call()
+    assert sum(market_report.intervals_frame(keeper.db)["rounding_dust_base_units"]) == dust
