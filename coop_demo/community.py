@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
@@ -27,6 +28,7 @@ from web3 import Web3
 
 from gridcoop_sdk import grid as grid_sdk
 from gridcoop_sdk import orders as orders_sdk
+from gridcoop_sdk import platform as platform_sdk
 from gridcoop_sdk import storage as storage_sdk
 from gridcoop_sdk.chain import free_port
 from gridcoop_sdk.readings import ReadingSigner, meter_id
@@ -88,9 +90,20 @@ class CommunityRun:
     events: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ set-up
-    def deploy(self, say) -> Region:
-        """Deploy the region from its config, fund the households, hand every role to the DAO."""
+    def deploy(self, say, *, platform_holder: LocalAccount | None = None) -> Region:
+        """Deploy the region from its config, fund the households, hand every role to the DAO.
+
+        TSL is the chain's (one TeslaToken, deployed by the first region's deployer, which holds its
+        supply): ``platform_holder``, when another account holds it, first grants this region's
+        deployer the region's TSL (marketing pool + treasury), which the deployment passes on."""
         cfg = self.cfg
+        tsl = platform_sdk.recorded_tsl(self.w3)
+        if platform_holder is not None and tsl is not None and platform_holder.address != self.ops.deployer.address:
+            need = to_units(cfg.storage.marketing_pool_tsl, 18) + to_units(cfg.platform.treasury_tsl, 18)
+            if need:
+                send(self.w3, platform_holder, tsl.functions.transfer(self.ops.deployer.address, need))
+                say(f"platform holder {platform_holder.address} granted {cfg.region}'s deployer "
+                    f"{(Decimal(need) / 10**18).normalize():,f} TSL of the chain's TeslaToken")
         signers = {h.name: device_key(cfg.slug, h.name).address for h in cfg.households}
         owners = {name: acct.address for name, acct in self.households.items()}
 

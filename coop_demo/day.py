@@ -163,7 +163,8 @@ class Demo:
         self.runs.append(run)
         self.console.print(f"[bold]deploying {cfg.region}[/bold] ({len(names)} households, "
                            f"currency {cfg.local_currency.symbol})")
-        run.deploy(self.say)
+        # the first region's deployer deploys the chain's TSL and holds it: it funds the regions after it
+        run.deploy(self.say, platform_holder=self.runs[0].ops.deployer if index else None)
         run.start_services(self.say)
         return run
 
@@ -435,10 +436,16 @@ class Demo:
         before = rep_a.summary["WATT supply (kWh)"]
         now = watt_to_kwh(a.region["WattToken"].functions.totalSupply().call())
         shared = set(a.region.addresses().values()) & set(b.region.addresses().values())
+        tsl = a.region["TeslaToken"]
+        names = sorted(k for k, v in a.region.addresses().items() if v in shared)
+        supply = tsl.functions.totalSupply().call()
         lines = [
             f"{a.cfg.region}: {a.cfg.local_currency.symbol} at {a.region['LocalCurrency'].address}; "
             f"{b.cfg.region}: {b.cfg.local_currency.symbol} at {b.region['LocalCurrency'].address}",
-            f"contracts shared by the two regions: {len(shared)}",
+            f"contracts shared by the two regions: {len(shared)} ({', '.join(names) or 'none'})"
+            + (f" — the platform's TSL at {tsl.address}, the chain's only TeslaToken" if names == ["TeslaToken"] else ""),
+            f"TSL total supply with both regions deployed: {to_display(supply, TSL_DECIMALS).normalize():,f} TSL "
+            f"({supply} base units; fixed, one TSL per chain)",
             f"{a.cfg.region} WATT supply before/after {b.cfg.region}'s intervals: {fmt(before)} / {fmt(now)} kWh",
         ]
         for line in lines:

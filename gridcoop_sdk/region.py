@@ -2,10 +2,15 @@
 
 Order (each step needs the one before):
 
+0. the platform's TSL: one TeslaToken per chain (fixed supply 10^9), shared by every region — the
+   config's ``platform.tsl_address``, else the chain's recorded ``platform.TeslaToken``, deployed
+   (its whole supply to the deployer, the platform holder) only when the chain has none; the
+   region's TSL (marketing pool + ``platform.treasury_tsl``) must be available from
+   ``platform.funding_from`` — all checked before the region's first contract;
 1. the local currency (a LocalCurrency ERC-20, or an existing token from the config);
 2. the DAO (RoleNFT, Treasury, ContributionShares) with the founders' roles;
-3. WATT, and TSL whose fixed supply goes to the deployer for the initial distribution
-   (marketing pool, then everything else to the DAO treasury);
+3. WATT (the region's own); TSL is the platform's, recorded for the region as ``<slug>.TeslaToken``
+   (same address as ``platform.TeslaToken``);
 4. MeterRegistry (holds WATT's minter and burner roles), EnergyMarket (keeper role to the
    keeper account; local currency and TSL allow-listed), BatteryStorage (platform share to the
    DAO's ContributionShares, paid into it by anyone's ``claimFor``; welcome grants for the
@@ -13,11 +18,14 @@ Order (each step needs the one before):
    only by the registry through its self-consumption hook); the grid participant (the config's
    ``grid.account``: the market may mint and burn WATT for the grid's trades and clear paid energy
    debt in the registry), the network fee and the households' feeders;
-5. meters and batteries of the config (when their owners' addresses are given);
+5. meters and batteries of the config (when their owners' addresses are given); the region's TSL
+   from ``platform.funding_from``: the marketing pool, then ``platform.treasury_tsl`` to the DAO
+   treasury (TSL's total supply stays 10^9 whatever the number of regions);
 6. hand-over: every role the deployer holds on every contract goes to the treasury and the
    deployer renounces them, so from then on only a passed proposal changes the rules.
 
-Contracts are recorded in ``deployments/<chainId>.json`` as ``<slug>.<Contract>``.
+Contracts are recorded in ``deployments/<chainId>.json`` as ``<slug>.<Contract>``, the platform's
+TSL as ``platform.TeslaToken`` (see :mod:`gridcoop_sdk.platform`).
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from . import dao as dao_sdk
 from . import grid as grid_sdk
 from . import meters as meters_sdk
 from . import orders as orders_sdk
+from . import platform as platform_sdk
 from . import storage as storage_sdk
 from .contracts import at, deploy
 from .exceptions import ConfigError
@@ -90,15 +99,66 @@ class Region:
 
 def deploy_tokens(
     w3: Web3, deployer: LocalAccount, *, name: str = "default", treasury: str | None = None,
-    directory: Path | None = None,
+    directory: Path | None = None, tsl: Contract | None = None,
 ) -> Region:
-    """Only WATT and TSL (TSL's fixed supply to ``treasury``, default the deployer)."""
+    """The region's WATT, and the chain's TSL recorded for it as ``<name>.TeslaToken``: ``tsl``, else
+    the chain's platform TSL (deployed only when the chain has none, its fixed supply to ``treasury``,
+    default the deployer)."""
     region = Region(name)
     region.contracts["WattToken"] = deploy(w3, deployer, "WattToken", deployer.address,
                                            record_as=f"{name}.WattToken", directory=directory)
-    region.contracts["TeslaToken"] = deploy(w3, deployer, "TeslaToken", treasury or deployer.address,
-                                            record_as=f"{name}.TeslaToken", directory=directory)
+    tsl = tsl or platform_sdk.deploy_platform(w3, deployer, holder=treasury, directory=directory)
+    platform_sdk.record_reference(w3, f"{name}.TeslaToken", tsl.address, directory)
+    region.contracts["TeslaToken"] = tsl
     return region
+
+
+@dataclass(frozen=True)
+class TslFunding:
+    """The region's TSL: ``pool`` to the marketing pool and ``grant`` to the DAO treasury (base
+    units), both transferred from ``funder`` (the deployer itself, or a holder that approved it)."""
+
+    funder: str
+    from_deployer: bool
+    pool: int
+    grant: int
+
+
+def check_tsl_funding(w3: Web3, deployer: LocalAccount, cfg: RegionConfig, tsl: Contract | None) -> TslFunding:
+    """What the region takes from ``platform.funding_from``, refused with a one-line ConfigError when
+    that account does not hold it (or, for a holder other than the deployer, has not approved it).
+    ``tsl`` None: the chain has no TSL yet and the deployer is about to deploy it (and hold 10^9)."""
+    src = cfg.platform.funding_from
+    from_deployer = src == "deployer" or src == deployer.address
+    funder = deployer.address if from_deployer else src
+    pool = to_units(cfg.storage.marketing_pool_tsl, 18)
+    grant = to_units(cfg.platform.treasury_tsl, 18)
+    need = pool + grant
+    what = (f"the region's {_tsl(need)} TSL (marketing pool {_tsl(pool)} + treasury {_tsl(grant)})")
+    if tsl is None:
+        if not from_deployer:
+            raise ConfigError(f"the chain has no platform TSL yet, so {funder} holds none of {what}; deploy the "
+                              "platform first or fund the region from the deployer", source=cfg.slug,
+                              key="platform.funding_from")
+        return TslFunding(funder, from_deployer, pool, grant)
+    who = "the deployer" if from_deployer else "the platform holder"
+    balance = int(tsl.functions.balanceOf(funder).call())
+    if balance < need:
+        raise ConfigError(f"{who} {funder} holds {_tsl(balance)} TSL of the platform's TeslaToken {tsl.address}, "
+                          f"less than {what}; have the platform holder transfer it, or lower the amounts",
+                          source=cfg.slug, key="platform.funding_from")
+    if not from_deployer:
+        allowed = int(tsl.functions.allowance(funder, deployer.address).call())
+        if allowed < need:
+            raise ConfigError(f"{who} {funder} approved the deployer {deployer.address} for {_tsl(allowed)} TSL, "
+                              f"less than {what}; approve it first (TeslaToken.approve)", source=cfg.slug,
+                              key="platform.funding_from")
+    return TslFunding(funder, from_deployer, pool, grant)
+
+
+def _tsl(units: int) -> str:
+    d = Decimal(units) / TSL_UNIT
+    return f"{d.normalize():,f}" if d else "0"
 
 
 def deploy_region(
@@ -137,6 +197,16 @@ def deploy_region(
     def rec(contract: str) -> str:
         return f"{slug}.{contract}"
 
+    # 0. the platform's TSL (one per chain) and the region's share of it, checked before any transaction
+    #    of the region (the only one before it: deploying the platform TSL on a chain that has none)
+    pcfg = cfg.platform
+    existing = (platform_sdk.check_tsl(w3, pcfg.tsl_address, source=slug, key="platform.tsl_address")
+                if pcfg.tsl_address else platform_sdk.recorded_tsl(w3, directory))
+    funding = check_tsl_funding(w3, deployer, cfg, existing)
+    tsl = platform_sdk.platform_tsl(w3, deployer, pcfg.tsl_address, directory=directory, progress=say, source=slug)
+    if existing is None:
+        funding = check_tsl_funding(w3, deployer, cfg, tsl)
+
     # 1. money of the region
     cur = cfg.local_currency
     if cur.address:
@@ -153,9 +223,9 @@ def deploy_region(
     params = dao_sdk.VotingParams(voting_period_s=cfg.dao.voting_period_s, threshold=cfg.dao.threshold,
                                   execution_delay_s=cfg.dao.execution_delay_s)
     # 3. energy economy tokens (TSL needs the revenue token list of the shares distributor)
-    tokens = deploy_tokens(w3, deployer, name=slug, directory=directory)
+    tokens = deploy_tokens(w3, deployer, name=slug, directory=directory, tsl=tsl)
     region.contracts.update(tokens.contracts)
-    watt, tsl = region["WattToken"], region["TeslaToken"]
+    watt = region["WattToken"]
     founding: dict[str, int] = {}
     for f in cfg.dao.founders:
         founding[owners[f.household]] = founding.get(owners[f.household], 0) + f.shares
@@ -243,16 +313,22 @@ def deploy_region(
             owners=[(owners[o.household], o.share) for o in b.owners])
     say(f"registered {len(region.meter_ids)} meters and {len(region.battery_ids)} community batteries")
 
-    # TSL: marketing pool first, the rest to the DAO treasury
-    pool = to_units(cfg.storage.marketing_pool_tsl, 18)
+    # the region's TSL, from the platform's: marketing pool first, then the DAO treasury's grant
+    pool, grant = funding.pool, funding.grant
     if pool:
+        if not funding.from_deployer:
+            send(w3, deployer, tsl.functions.transferFrom(funding.funder, deployer.address, pool))
         storage_sdk.fund_marketing_pool(w3, deployer, storage, pool)
+    if grant:
+        if funding.from_deployer:
+            send(w3, deployer, tsl.functions.transfer(dao.treasury.address, grant))
+        else:
+            send(w3, deployer, tsl.functions.transferFrom(funding.funder, dao.treasury.address, grant))
     if before_handover:
         before_handover(region)
-    rest = tsl.functions.balanceOf(deployer.address).call()
-    if rest:
-        send(w3, deployer, tsl.functions.transfer(dao.treasury.address, rest))
-    say(f"TSL: {pool // TSL_UNIT:,} to the marketing pool, {rest // TSL_UNIT:,} to the DAO treasury")
+    say(f"TSL (the platform's TeslaToken {tsl.address}, total supply {_tsl(tsl.functions.totalSupply().call())}): "
+        f"{_tsl(pool)} to the marketing pool, {_tsl(grant)} to the DAO treasury, from "
+        f"{'the deployer' if funding.from_deployer else 'the platform holder'} {funding.funder}")
 
     # 6. hand-over
     governed = {k: v for k, v in region.contracts.items()

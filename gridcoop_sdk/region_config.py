@@ -160,6 +160,45 @@ class StorageConfig(_Strict):
     marketing_pool_tsl: float = Field(default=0, ge=0, description="TSL the treasury puts in the marketing pool")
 
 
+class PlatformConfig(_Strict):
+    """The chain's single TSL and the region's share of it.
+
+    TSL is the platform's token: one TeslaToken per chain (fixed supply 10^9), which every region
+    references. The region's TSL — ``storage.marketing_pool_tsl`` for the marketing pool and
+    ``treasury_tsl`` for its DAO treasury — is a transfer from ``funding_from``.
+    """
+
+    tsl_address: str | None = Field(
+        default=None, description="the chain's TeslaToken (default: the chain's recorded platform.TeslaToken, "
+        "deployed with its whole supply to the deployer when the chain has none)")
+    funding_from: str = Field(
+        default="deployer", description="who pays the region's TSL: `deployer` (the deploying account's own TSL: "
+        "the platform holder, or an account it gave the grant to) or the platform holder's address, which "
+        "approved the deployer for the amount (ERC-20 allowance)")
+    treasury_tsl: float = Field(default=0, ge=0, le=10**9, description="TSL transferred to the region's DAO treasury")
+
+    @field_validator("tsl_address", "funding_from", mode="before")
+    @classmethod
+    def _unquoted(cls, v: object) -> object:
+        return _yaml_address(v)
+
+    @field_validator("tsl_address")
+    @classmethod
+    def _addr(cls, v: str | None) -> str | None:
+        if v is not None and not _ADDRESS.match(v):
+            raise ValueError("must be a 0x-prefixed 20-byte hex address")
+        return None if v is None else to_checksum_address(v)
+
+    @field_validator("funding_from")
+    @classmethod
+    def _funder(cls, v: str) -> str:
+        if v == "deployer":
+            return v
+        if not _ADDRESS.match(v):
+            raise ValueError("must be `deployer` or a 0x-prefixed 20-byte hex address")
+        return to_checksum_address(v)
+
+
 class Founder(_Strict):
     household: str
     role: RoleName
@@ -227,12 +266,17 @@ class RegionConfig(_Strict):
     grid: GridConfig
     market: MarketConfig = MarketConfig()
     storage: StorageConfig = StorageConfig()
+    platform: PlatformConfig = PlatformConfig()
     batteries: list[BatteryConfig] = Field(default_factory=list)
     dao: DaoConfig
     households: list[HouseholdConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _references(self) -> RegionConfig:
+        if self.slug == "platform":
+            raise ValueError("slug `platform` is reserved for the chain's platform records (platform.TeslaToken)")
+        if self.storage.marketing_pool_tsl + self.platform.treasury_tsl > 10**9:
+            raise ValueError("storage.marketing_pool_tsl + platform.treasury_tsl exceed TSL's fixed supply of 10^9")
         names = [h.name for h in self.households]
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:

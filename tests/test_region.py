@@ -12,7 +12,7 @@ import yaml
 
 from gridcoop_sdk import dao as dao_sdk
 from gridcoop_sdk.exceptions import ConfigError, TransactionFailed
-from gridcoop_sdk.region import deploy_region
+from gridcoop_sdk.region import deploy_region, to_units
 from gridcoop_sdk.region_config import CONFIG_DIR, load_region
 from gridcoop_sdk.tx import send
 
@@ -70,12 +70,106 @@ def test_the_deployer_cannot_change_the_rules_but_a_proposal_can(w3, wallets, re
     assert storage.functions.feeRateAt(bid, slot + 1).call() == old * 2
 
 
-def test_tsl_goes_to_the_marketing_pool_and_the_treasury(region):
+def test_tsl_goes_to_the_marketing_pool_and_the_treasury(w3, wallets, region):
     tsl = region["TeslaToken"]
     cfg = region.config
-    pool = int(cfg.storage.marketing_pool_tsl * 10**18)
+    pool = to_units(cfg.storage.marketing_pool_tsl, 18)
+    grant = to_units(cfg.platform.treasury_tsl, 18)
+    assert grant > 0
     assert tsl.functions.balanceOf(region["BatteryStorage"].address).call() == pool
-    assert tsl.functions.balanceOf(region.dao.treasury.address).call() == 10**27 - pool
+    assert tsl.functions.balanceOf(region.dao.treasury.address).call() == grant
+    # the rest of the platform's supply stays with the platform holder (here the deployer)
+    assert tsl.functions.balanceOf(wallets[0].address).call() == 10**27 - pool - grant
+    assert tsl.functions.totalSupply().call() == 10**27
+
+
+def _two_region_configs():
+    return load_region("sakura").scaled(3), load_region("kaede")
+
+
+def _owners(cfg, wallets, first):
+    return {h.name: wallets[first + i].address for i, h in enumerate(cfg.households)}
+
+
+def test_two_regions_on_one_chain_share_the_single_tsl(w3, wallets, tmp_path):
+    """The second region references the first's TSL: one TeslaToken on the chain, total supply
+    exactly 10^9 after both, each region's TSL a transfer from the platform holder."""
+    d = tmp_path / "deployments"
+    sakura, kaede = _two_region_configs()
+    holder = wallets[0]
+    a = deploy_region(w3, holder, sakura, keeper=wallets[1].address, owners=_owners(sakura, wallets, 3),
+                      directory=d)
+    tsl = a["TeslaToken"]
+    records = json.loads((d / f"{w3.eth.chain_id}.json").read_text())
+    assert records["platform.TeslaToken"]["address"] == tsl.address == records["sakura.TeslaToken"]["address"]
+    supply_after_one = tsl.functions.totalSupply().call()
+    # the second region has another deployer: the platform holder approves it for the region's TSL
+    need = to_units(kaede.storage.marketing_pool_tsl, 18) + to_units(kaede.platform.treasury_tsl, 18)
+    kaede = kaede.model_copy(update={"platform": kaede.platform.model_copy(update={"funding_from": holder.address})})
+    send(w3, holder, tsl.functions.approve(wallets[2].address, need))
+    held_before = tsl.functions.balanceOf(holder.address).call()
+    b = deploy_region(w3, wallets[2], kaede, keeper=wallets[1].address, owners=_owners(kaede, wallets, 6),
+                      directory=d)
+    supply_after_two = tsl.functions.totalSupply().call()
+    print(f"TSL total supply after one region: {supply_after_one}, after two: {supply_after_two}")
+    assert supply_after_one == supply_after_two == 10**27
+    assert b["TeslaToken"].address == tsl.address
+    shared = set(a.addresses().values()) & set(b.addresses().values())
+    assert shared == {tsl.address}
+    records = json.loads((d / f"{w3.eth.chain_id}.json").read_text())
+    assert records["kaede.TeslaToken"]["address"] == tsl.address
+    assert [k for k, v in records.items() if v["address"] == tsl.address] == [
+        "kaede.TeslaToken", "platform.TeslaToken", "sakura.TeslaToken"]
+    assert tsl.functions.balanceOf(holder.address).call() == held_before - need
+    assert tsl.functions.allowance(holder.address, wallets[2].address).call() == 0
+    assert tsl.functions.balanceOf(b.dao.treasury.address).call() == to_units(kaede.platform.treasury_tsl, 18)
+    assert tsl.functions.balanceOf(b["BatteryStorage"].address).call() == to_units(
+        kaede.storage.marketing_pool_tsl, 18)
+    held = sum(tsl.functions.balanceOf(x).call() for x in (
+        holder.address, wallets[2].address, a.dao.treasury.address, a["BatteryStorage"].address,
+        b.dao.treasury.address, b["BatteryStorage"].address))
+    assert held == 10**27  # every TSL accounted for: nothing minted for the second region
+    # ContributionShares of both regions take the one TSL as revenue token
+    for r in (a, b):
+        assert r["BatteryStorage"].functions.tsl().call() == tsl.address
+
+
+def test_a_region_without_its_tsl_funding_is_refused_before_any_transaction(w3, wallets, tmp_path):
+    d = tmp_path / "deployments"
+    sakura, kaede = _two_region_configs()
+    deploy_region(w3, wallets[0], sakura, keeper=wallets[1].address, owners=_owners(sakura, wallets, 3),
+                  directory=d)
+    nonce = w3.eth.get_transaction_count(wallets[2].address)
+    with pytest.raises(ConfigError, match=r"kaede: platform.funding_from: the deployer .* holds 0 TSL") as exc:
+        deploy_region(w3, wallets[2], kaede, keeper=wallets[1].address, owners=_owners(kaede, wallets, 6),
+                      directory=d)
+    assert "\n" not in str(exc.value)
+    approved = kaede.model_copy(update={"platform": kaede.platform.model_copy(
+        update={"funding_from": wallets[0].address})})
+    with pytest.raises(ConfigError, match="approved the deployer .* for 0 TSL"):
+        deploy_region(w3, wallets[2], approved, keeper=wallets[1].address, owners=_owners(kaede, wallets, 6),
+                      directory=d)
+    assert w3.eth.get_transaction_count(wallets[2].address) == nonce
+
+
+@pytest.mark.parametrize("what", ["no code", "not a TeslaToken"])
+def test_a_tsl_address_that_is_no_teslatoken_is_refused(w3, wallets, tmp_path, region, what):
+    address = wallets[9].address if what == "no code" else region["WattToken"].address
+    kaede = load_region("kaede")
+    cfg = kaede.model_copy(update={"platform": kaede.platform.model_copy(update={"tsl_address": address})})
+    nonce = w3.eth.get_transaction_count(wallets[2].address)
+    expect = "no contract at" if what == "no code" else "is not a TeslaToken"
+    with pytest.raises(ConfigError, match=f"kaede: platform.tsl_address: .*{expect}") as exc:
+        deploy_region(w3, wallets[2], cfg, keeper=wallets[1].address, owners=_owners(kaede, wallets, 6),
+                      directory=tmp_path)
+    assert "\n" not in str(exc.value)
+    assert w3.eth.get_transaction_count(wallets[2].address) == nonce
+
+
+def test_the_platform_slug_is_reserved():
+    data = load_region("kaede").model_dump()
+    with pytest.raises(ValueError, match="reserved"):
+        type(load_region("kaede")).model_validate({**data, "slug": "platform"})
 
 
 def test_missing_founder_account_is_refused(w3, wallets, tmp_path):

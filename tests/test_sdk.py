@@ -50,7 +50,10 @@ def test_units_are_exact():
 def test_region_deployment_is_recorded_per_chain(w3, deployer, deployments_dir):
     region = deploy_tokens(w3, deployer, name="kyoto")
     data = json.loads((deployments_dir / f"{w3.eth.chain_id}.json").read_text())
-    assert set(data) == {"kyoto.WattToken", "kyoto.TeslaToken"}
+    assert set(data) == {"kyoto.WattToken", "kyoto.TeslaToken", "platform.TeslaToken"}
+    assert data["kyoto.TeslaToken"] == data["platform.TeslaToken"]  # the region references the chain's TSL
+    again = deploy_tokens(w3, deployer, name="osaka-2")
+    assert again["TeslaToken"].address == region["TeslaToken"].address  # deployed once per chain
     rec = data["kyoto.WattToken"]
     assert rec["address"] == region["WattToken"].address
     receipt = w3.eth.get_transaction_receipt(rec["tx"])

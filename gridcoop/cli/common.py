@@ -159,11 +159,12 @@ class Chain:
         return deployments.path_for(self.w3.eth.chain_id, self.deployments_dir)
 
     def regions(self) -> dict[str, dict[str, str]]:
-        """``{region: {Contract: address}}`` of every prefixed record on this chain."""
+        """``{region: {Contract: address}}`` of every prefixed record on this chain (the ``platform.``
+        records, the chain's single TSL, belong to no region; each region records it as its own too)."""
         out: dict[str, dict[str, str]] = {}
         for name, info in self.records().items():
             prefix, _, contract = name.rpartition(".")
-            if prefix:
+            if prefix and prefix != "platform":
                 out.setdefault(prefix, {})[contract] = info["address"]
         return out
 

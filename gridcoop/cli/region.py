@@ -23,7 +23,8 @@ def region() -> None:
     """Regions: deploy one from its config (configs/regions/*.yaml), list and show the recorded ones.
 
     A region's contracts are recorded in deployments/<chainId>.json as <region>.<Contract>; every
-    other command finds them with --region NAME.
+    other command finds them with --region NAME. TSL is the platform's token, one per chain
+    (platform.TeslaToken), which every region references as <region>.TeslaToken.
     """
 
 
@@ -48,6 +49,13 @@ def deploy(config: str, rpc_url: str, chain_id: int | None, deployments_dir, key
     Every input is checked before the first transaction. Addresses are recorded in
     deployments/<chainId>.json as <slug>.<Contract>. Afterwards the deployer holds no role on any
     contract: changes go through DAO proposals (gridcoop dao propose).
+
+    TSL is the chain's, not the region's: one TeslaToken (fixed supply 10^9) per chain, recorded as
+    platform.TeslaToken. The config's `platform.tsl_address` names it (refused unless a TeslaToken
+    is there); without it the recorded platform TSL is used, and deployed, its whole supply to this
+    deployer, only on a chain that has none. The region's TSL (storage.marketing_pool_tsl and
+    platform.treasury_tsl) is transferred from `platform.funding_from`: `deployer` (the default: the
+    deployer's own TSL) or the platform holder's address, which approved the deployer for it.
     """
     from pathlib import Path
 
@@ -77,7 +85,8 @@ def deploy(config: str, rpc_url: str, chain_id: int | None, deployments_dir, key
     region_ = deploy_region(w3, acct, cfg, keeper=keeper, owners=owners, device_signers=signers,
                             directory=directory, progress=lambda m: click.echo(f"  {m}"))
     for contract, addr in region_.addresses().items():
-        click.echo(f"{cfg.slug}.{contract} {addr}")
+        shared = " (the platform's TSL, shared by every region on the chain)" if contract == "TeslaToken" else ""
+        click.echo(f"{cfg.slug}.{contract} {addr}{shared}")
     click.echo(f"recorded in {deployments.path_for(w3.eth.chain_id, directory)}")
     click.echo(f"next: gridcoop keeper serve --rpc-url {rpc_url} --region {cfg.slug} --relay")
 
@@ -93,6 +102,9 @@ def list_regions(chain: Chain) -> None:
         return
     for name, contracts in sorted(regions.items()):
         click.echo(f"{name}: {len(contracts)} contracts ({', '.join(sorted(contracts))})")
+    platform_tsl = chain.records().get("platform.TeslaToken")
+    if platform_tsl:
+        click.echo(f"platform: TeslaToken (TSL) {platform_tsl['address']}, shared by every region")
 
 
 @region.command()

@@ -166,6 +166,33 @@ def test_bad_keeper_address_is_refused_before_any_transaction(region, w3, tmp_pa
     assert not list(tmp_path.iterdir())  # nothing deployed, nothing recorded
 
 
+@pytest.mark.parametrize("what", ["no code", "not a TeslaToken"])
+def test_a_tsl_address_that_is_no_teslatoken_is_one_line(region, w3, tmp_path, what):
+    """`platform.tsl_address` naming an account, or a contract that is not the fixed-supply TeslaToken
+    (here the region's WATT), is refused before any transaction."""
+    address = STRANGER.address if what == "no code" else region["records"]["example.WattToken"]["address"]
+    data = yaml.safe_load((ROOT / "configs" / "regions" / "example.yaml").read_text())
+    data["platform"]["tsl_address"] = address
+    cfg = tmp_path / "example.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    nonce = w3.eth.get_transaction_count(DEPLOYER.address)
+    r = _run(region, "region", "deploy", "--config", str(cfg), "--rpc-url", region["url"], "--keeper", KEEPER.address,
+             "--deployments", str(tmp_path / "d"), env={"GRIDCOOP_DEPLOYER_KEY": _hex(DEPLOYER)})
+    _one_line_error(r, "platform.tsl_address", address, "no contract at" if what == "no code" else "not a TeslaToken")
+    assert w3.eth.get_transaction_count(DEPLOYER.address) == nonce
+
+
+def test_the_example_region_references_the_platform_tsl(region, w3):
+    recs = region["records"]
+    tsl = recs["platform.TeslaToken"]["address"]
+    assert recs["example.TeslaToken"]["address"] == tsl
+    assert "example.TeslaToken " + tsl in region["stdout"] and "platform TSL deployed" in region["stdout"]
+    assert at(w3, "TeslaToken", tsl).functions.totalSupply().call() == 10**27
+    r = _run(region, "region", "list")
+    assert r.exit_code == 0 and f"platform: TeslaToken (TSL) {tsl}" in r.output
+    assert "platform:" not in r.output.split("\n")[0]  # not listed as a region
+
+
 def test_dao_errors_name_the_proposal_and_the_time(region):
     env = {"GRIDCOOP_MEMBER_KEY": _hex(MEMBER)}
     _one_line_error(_run(region, "dao", "vote", "99", "--support", "for", env=env), "no proposal 99 in DAO example")

@@ -76,7 +76,7 @@ def test_ape_deploy_with_founders_hands_the_region_to_the_dao(node, tmp_path):
     proc = subprocess.run(
         [APE, "run", "deploy", "--network", "ethereum:local:foundry", "--region", "kyoto",
          "--founder", f"{ws[1].address}:leader", "--founder", f"{ws[2].address}:treasurer",
-         "--founder", f"{ws[3].address}:member"],
+         "--founder", f"{ws[3].address}:member", "--treasury-tsl", "1000000"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "handover: kyoto.WattToken: deployer" in proc.stdout
@@ -87,7 +87,10 @@ def test_ape_deploy_with_founders_hands_the_region_to_the_dao(node, tmp_path):
     dao = load_dao(w3, "kyoto", directory=deps)
     watt = at(w3, "WattToken", record_name="kyoto.WattToken", directory=deps)
     tsl = at(w3, "TeslaToken", record_name="kyoto.TeslaToken", directory=deps)
-    assert tsl.functions.balanceOf(dao.treasury.address).call() == 10**27
+    assert tsl.functions.balanceOf(dao.treasury.address).call() == 10**24  # --treasury-tsl 1000000
+    assert tsl.address == at(w3, "TeslaToken", record_name="platform.TeslaToken", directory=deps).address
+    assert tsl.functions.totalSupply().call() == 10**27
+    assert tsl.functions.balanceOf(ws[0].address).call() == 10**27 - 10**24  # the platform holder keeps the rest
     admin = b"\x00" * 32
     assert watt.functions.hasRole(admin, dao.treasury.address).call()
     assert not watt.functions.hasRole(admin, ws[0].address).call()

@@ -122,8 +122,15 @@ def test_noon_vote_changed_the_fee_through_the_dao(demo):
 def test_regions_are_independent(demo):
     d, _, _ = demo
     a, b = d.runs
-    assert not set(a.region.addresses().values()) & set(b.region.addresses().values())
+    # the two regions share exactly one contract: the platform's TSL (one TeslaToken per chain, 10^9)
+    tsl = a.region["TeslaToken"]
+    assert set(a.region.addresses().values()) & set(b.region.addresses().values()) == {tsl.address}
+    assert b.region["TeslaToken"].address == tsl.address
+    assert tsl.functions.totalSupply().call() == 10**27
     assert a.region["LocalCurrency"].functions.symbol().call() != b.region["LocalCurrency"].functions.symbol().call()
+    lines = "\n".join(a.events)
+    assert f"contracts shared by the two regions: 1 (TeslaToken) — the platform's TSL at {tsl.address}" in lines
+    assert "TSL total supply with both regions deployed: 1,000,000,000" in lines
 
 
 def test_grid_participant_and_energy_debt_settled_on_chain(demo):
