@@ -286,20 +286,21 @@ class Demo:
         seller_colours = {acct.address: kinds_colour[name] for name, acct in run.households.items()}
         seller_colours[run.utility] = "grid"  # energy the grid participant sold came from the public grid
         trades = carbon.load_trades(w3, r["EnergyMarket"].address, colours=seller_colours)
-        issued, retired = carbon.load_crev_flows(w3, r.crev.token.address)
+        ledger = carbon.load_ledger(w3, r.crev.token.address)
         rep = carbon.carbon_report(readings, trades, carbon.CarbonReportConfig(
             grid_factor_g_per_kwh=cfg.grid.emission_factor_g_per_kwh, crev_factor_g_per_kwh=cfg.grid.crev_factor),
-            crev_issued=issued, crev_retired=retired)
+            ledger=ledger)
         kinds = {h.name: h.kind for h in cfg.households}
         hh = readings.assign(household=readings["owner"].map(owners))
         hh = hh.merge(rep[["participant", "interval_id", "bought_wh", "renewable_ratio", "co2_g",
-                           "renewable_bought_wh"]].rename(columns={"participant": "owner"}),
+                           "renewable_bought_wh", "claimed_self_wh"]].rename(columns={"participant": "owner"}),
                       on=["owner", "interval_id"], how="left")
         sold = trades.groupby(["seller", "interval_id"])["wh"].sum().rename("sold_wh").reset_index()
         hh = hh.merge(sold.rename(columns={"seller": "owner"}), on=["owner", "interval_id"], how="left")
-        for col in ("sold_wh", "bought_wh", "co2_g", "renewable_bought_wh"):
+        for col in ("sold_wh", "bought_wh", "co2_g", "renewable_bought_wh", "claimed_self_wh"):
             hh[col] = pd.to_numeric(hh[col], errors="coerce").fillna(0)
-        hh["renewable_wh"] = hh["self_consumed_wh"] + hh["renewable_bought_wh"]
+        # renewable = self-consumption the household may still claim (its C-REV kept) + renewable purchases
+        hh["renewable_wh"] = hh["claimed_self_wh"] + hh["renewable_bought_wh"]
         hh["kind"] = hh["household"].map(kinds)
         hh = hh.rename(columns={"interval_id": "interval"}).sort_values(["household", "interval"], kind="stable")
         hh = hh[["interval", "household", "kind", "generation_wh", "consumption_wh", "import_wh", "export_wh",

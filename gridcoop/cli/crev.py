@@ -1,15 +1,20 @@
 """``gridcoop crev …``: C-REV balances by lot, retirement into a certificate, the trace of a
-certificate, and the emission-factor schedule. Logic: :mod:`gridcoop_sdk.crev`."""
+certificate, the emission-factor schedule, and a member's carbon view per interval. Logic:
+:mod:`gridcoop_sdk.crev` and :mod:`gridcoop_sdk.carbon`."""
 
 from __future__ import annotations
 
 import json
+import math
+import time
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 
+from gridcoop_sdk.carbon import CarbonFeed, CarbonInterval, Factors, crev_factor_schedule, interval_start
 from gridcoop_sdk.crev import (
     Crev,
     balance,
@@ -24,7 +29,15 @@ from gridcoop_sdk.crev import (
 )
 from gridcoop_sdk.units import INTERVAL_SECONDS
 
-from .common import Chain, account_from_env, chain_options, checked_address, group, key_env_option
+from .common import (
+    Chain,
+    account_from_env,
+    address_callback,
+    chain_options,
+    checked_address,
+    group,
+    key_env_option,
+)
 
 KEY_ENV = "GRIDCOOP_KEY"
 
@@ -69,7 +82,8 @@ def _jsonable(obj: Any) -> Any:
 
 @group("crev")
 def crev() -> None:
-    """C-REV carbon-reduction value: balances by lot, retire, trace a certificate, emission factor.
+    """C-REV carbon-reduction value: balances by lot, retire, trace a certificate, emission factor,
+    and a member's renewable share, CO2 and claimable C-REV per interval (report).
 
     1 C-REV = 1 t-CO2e avoided; amounts are written 0.5, 0.5t, 450kg, 12g or 123units. Commands
     that send a transaction sign with the key in $GRIDCOOP_KEY (see --key-env).
@@ -183,3 +197,146 @@ def factor_cmd(new_factor: int | None, effective_interval: int | None, key_env: 
     click.echo(f"emission factor schedule of C-REV {c.address} (current interval {now}):")
     for start, factor in emission_factor_schedule(c):
         click.echo(f"  from interval {start:>10}: {factor} g-CO2/kWh")
+
+
+# ------------------------------------------------------------------------------ report
+
+
+def _maybe_address(chain: Chain, contract: str, override: str | None, option: str) -> str | None:
+    """``override``, else the region's record of ``contract`` if the region has one, else ``None``."""
+    if override:
+        return checked_address(override, option)
+    if not chain.region:
+        return None
+    return chain.regions().get(chain.region, {}).get(contract) and chain.address(contract)
+
+
+def _interval_seconds(chain: Chain, registry: str | None) -> int:
+    if not registry:
+        return INTERVAL_SECONDS
+    abi = [{"type": "function", "name": "intervalLength", "stateMutability": "view", "inputs": [],
+            "outputs": [{"type": "uint32", "name": ""}]}]
+    try:
+        return int(chain.w3.eth.contract(address=registry, abi=abi).functions.intervalLength().call())
+    except Exception:  # a registry without the getter (a stand-in): the 900-second convention
+        return INTERVAL_SECONDS
+
+
+def _pct(x: float) -> str:
+    return "-" if math.isnan(x) else f"{100 * x:.1f}%"
+
+
+def _num(x: float, unit: str) -> str:
+    return "-" if math.isnan(x) else f"{x:,.1f} {unit}"
+
+
+def _row_text(r: CarbonInterval, revised: bool = False) -> str:
+    when = datetime.fromtimestamp(interval_start(r.interval_id), UTC).strftime("%Y-%m-%d %H:%M")
+    text = (f"interval {r.interval_id} ({when}Z): demand {r.demand_wh} Wh, renewable {_pct(r.renewable_ratio)} "
+            f"({r.renewable_wh:,.1f} Wh), CO2 {_num(r.co2_g, 'g')} (net {_num(r.net_co2_g, 'g')}), "
+            f"{_num(r.avg_emission_factor_g_per_kwh, 'g/kWh')}; C-REV earned {format_crev(r.crev_earned)}, "
+            f"kept {format_crev(r.crev_kept)}, retired {format_crev(r.crev_retired)}, "
+            f"claimed {format_crev(r.crev_claimed)}")
+    if r.passed_on_wh:
+        text += f"; {r.passed_on_wh:,.1f} Wh of self-consumption passed on with its C-REV"
+    return text + (" (revised)" if revised else "")
+
+
+def _row_json(r: CarbonInterval, revised: bool = False) -> str:
+    d = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(r).items()}
+    d["interval_start"] = interval_start(r.interval_id)
+    d["revised"] = revised
+    for k in ("crev_earned", "crev_kept", "crev_retired", "crev_claimed"):
+        d[k] = str(d[k])  # base units: exact as a string (JSON numbers lose digits past 2**53)
+    return json.dumps(d)
+
+
+def follow(feed: CarbonFeed, emit: Callable[[CarbonInterval, bool], None], *, poll_seconds: float,
+           polls: int | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
+    """Poll ``feed`` and emit each interval as it settles (and again, flagged, when it is revised).
+    Stops after ``polls`` polls (None: until interrupted); returns the number of intervals emitted."""
+    n = done = 0
+    while polls is None or done < polls:
+        for row, revised in feed.poll():
+            emit(row, revised)
+            n += 1
+        done += 1
+        if polls is None or done < polls:
+            sleep(poll_seconds)
+    return n
+
+
+@crev.command("report")
+@click.option("--member", required=True, metavar="ADDRESS", callback=address_callback,
+              help="The member (household account) whose intervals to show.")
+@click.option("--live", is_flag=True,
+              help="Keep following new blocks and print each interval once it settles (and again, marked "
+                   "'(revised)', if a late reading or a later C-REV sale or retirement changes it); Ctrl-C ends.")
+@click.option("--poll", "poll_seconds", type=click.FloatRange(min=0.05), default=2.0, show_default=True,
+              metavar="SECONDS", help="With --live: how often to read new blocks.")
+@click.option("--settle-after", type=click.IntRange(min=0), default=60, show_default=True, metavar="SECONDS",
+              help="An interval counts as settled once the latest block is this long past its end (readings "
+                   "and trades of the interval have arrived by then). Without --live, unsettled intervals are "
+                   "shown too, marked '(open)'.")
+@click.option("--grid-factor", type=click.FloatRange(min=0, max=2000), default=None, metavar="G_PER_KWH",
+              help="Emission factor of energy from the public grid (default: C-REV's DAO-set factor for each "
+                   "interval).")
+@click.option("--other-factor", type=click.FloatRange(min=0, max=2000), default=None, metavar="G_PER_KWH",
+              help="Emission factor of non-renewable or unknown-colour energy bought from neighbours "
+                   "(default: the grid factor).")
+@click.option("--from-block", type=click.IntRange(min=0), default=None, metavar="N",
+              help="First block to read logs from (default: C-REV's deployment block, else 0).")
+@click.option("--registry", "registry_address", default=None, metavar="ADDRESS",
+              help="MeterRegistry whose readings to use (default: the region's).")
+@click.option("--market", "market_address", default=None, metavar="ADDRESS",
+              help="EnergyMarket whose trades to use (default: the region's, if it has one).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per interval (C-REV as base units).")
+@_crev_options
+def report_cmd(member: str, live: bool, poll_seconds: float, settle_after: int, grid_factor: float | None,
+               other_factor: float | None, from_block: int | None, registry_address: str | None,
+               market_address: str | None, as_json: bool, chain: Chain, crev_address: str | None) -> None:
+    """Show MEMBER's carbon view per interval: demand, renewable share, CO2 (and net of retired C-REV),
+    average emission factor, and the C-REV earned, kept, retired and claimed.
+
+    Each tonne of C-REV is claimed once: a producer's self-consumption counts as renewable only for
+    the C-REV it still holds or that was retired for it; C-REV it sold is claimed by the buyer when
+    retired (by the beneficiary address of the retirement, else its holder). Energy of an unknown
+    colour is never renewable; the grid participant's is 'grid'. See docs/crev.md.
+    """
+    c = _open(chain, crev_address)
+    registry = _maybe_address(chain, "MeterRegistry", registry_address, "--registry")
+    market = _maybe_address(chain, "EnergyMarket", market_address, "--market")
+    if registry is None:
+        raise click.UsageError("no meter readings to report on: give --registry ADDRESS or --region NAME")
+    grid = grid_factor if grid_factor is not None else crev_factor_schedule(chain.w3, c.address)
+    feed = CarbonFeed(chain.w3, member, Factors(grid=grid, other=other_factor), registry=registry, market=market,
+                      crev=c.address, from_block=c.deploy_block if from_block is None else from_block,
+                      settle_after=settle_after, interval_seconds=_interval_seconds(chain, registry))
+
+    def emit(row: CarbonInterval, revised: bool, note: str = "") -> None:
+        click.echo(_row_json(row, revised) if as_json else _row_text(row, revised) + note)
+
+    if not live:
+        feed.refresh()
+        settled = {r.interval_id for r, _ in feed.poll()}
+        rows = feed.intervals()
+        if not as_json:
+            click.echo(f"{member}: {len(rows)} interval(s)")
+        for r in rows:
+            emit(r, False, "" if r.interval_id in settled else " (open)")
+        if not as_json and rows:
+            claimed = sum(r.crev_claimed for r in rows)
+            demand = sum(r.demand_wh for r in rows)
+            renewable = sum(r.renewable_wh for r in rows)
+            co2 = sum(r.co2_g for r in rows)
+            click.echo(f"total: demand {demand} Wh, renewable {_pct(renewable / demand if demand else math.nan)}, "
+                       f"CO2 {co2:,.1f} g (net {sum(r.net_co2_g for r in rows):,.1f} g), "
+                       f"C-REV claimed {format_crev(claimed)}")
+        return
+    if not as_json:
+        click.echo(f"following {member} from block {feed.from_block} (Ctrl-C ends)")
+    try:
+        follow(feed, emit, poll_seconds=poll_seconds)
+    except KeyboardInterrupt:
+        if not as_json:
+            click.echo("stopped")

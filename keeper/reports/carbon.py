@@ -1,72 +1,59 @@
-"""Carbon report: renewable ratio, CO2 from the public grid, average emission factor, and C-REV
-earned and retired — per participant and per 15-minute interval.
+"""Carbon report: renewable ratio, CO2, average emission factor, and the C-REV each participant
+earned, kept, retired and may claim — per participant and per 15-minute interval.
 
-Pure part (:func:`carbon_report`) takes DataFrames; :func:`load_readings`, :func:`load_trades`
-and :func:`load_crev_flows` build them from chain logs by event signature, so the report works on
-whatever the meter registry, the market and C-REV emitted.
+The computation is the SDK's (:func:`gridcoop_sdk.carbon.carbon_intervals`, the one place that
+applies the claim rule of docs/crev.md "Who may claim a reduction"); this module turns its rows
+into DataFrames, sums, CSV and display columns. :func:`load_readings`, :func:`load_trades` and
+:func:`load_ledger` read the inputs from chain logs by event signature.
 
-Definitions (per participant p and interval i):
+Definitions (per participant p and interval i), see :class:`gridcoop_sdk.carbon.CarbonInterval`:
 
 - ``demand_wh`` = ``consumption_wh`` of p's readings.
-- ``self_consumed_wh`` = self-consumed energy of readings whose colour is renewable.
-- ``renewable_bought_wh`` = energy p bought in i from sellers whose colour is renewable.
-- ``renewable_ratio`` = min(1, (self-consumed + renewable bought) / demand); NaN when demand is 0.
-- ``grid_wh`` = energy drawn from the public grid = max(0, import − everything bought from
-  neighbours in i) (P2P purchases arrive through the same connection as grid imports).
-- ``co2_g`` = grid_wh × grid factor / 1000 + non-renewable P2P purchases × ``other_factor`` / 1000
-  (``other_factor`` defaults to the grid factor: the origin of, say, battery discharge is unknown).
+- ``self_consumed_wh`` = self-consumed energy of readings whose colour is renewable;
+  ``claimed_self_wh`` the part p may count as renewable (its lot's C-REV held by p or retired for
+  p, or no lot at all); ``passed_on_wh`` the part whose C-REV went to someone else.
+- ``renewable_bought_wh`` = energy p bought from sellers whose colour is renewable;
+  ``unknown_bought_wh`` from sellers of unknown colour (never renewable).
+- ``renewable_ratio`` = min(1, (claimed self-consumption + renewable bought) / demand); NaN when demand is 0.
+- ``grid_wh`` = max(0, import − everything bought from neighbours in i).
+- ``co2_g`` = grid_wh × grid factor / 1000 + non-renewable purchases × ``other_factor`` / 1000 + the
+  CO2 of the C-REV passed on (exactly what its holder or retiring buyer claims);
+  ``net_co2_g`` = co2_g − the retired C-REV of others' lots claimed by p in i.
 - ``avg_emission_factor_g_per_kwh`` = co2_g / (demand_wh / 1000); NaN when demand is 0.
-- ``crev_earned_base_units`` / ``crev_retired_base_units`` (1e18 = 1 t-CO2e): from C-REV's
-  ``LotIssued`` and ``Retired`` events when given, else earned = self-consumed Wh × ``crev_factor``
-  × 1e9. Exact Python ints in ``object`` columns, summed with :mod:`keeper.reports.amounts` (never
-  int64 or float: C-REV base units pass 2**63 at 9.22 t-CO2e); :func:`write_csv` adds
-  ``crev_earned_t`` / ``crev_retired_t`` (exact t-CO2e) beside them.
+- ``crev_earned_base_units`` (lots issued to p for i), ``crev_kept_base_units`` (of those, held by p
+  or retired for p), ``crev_retired_base_units`` (retired in i with p as claimant),
+  ``crev_claimed_base_units`` (the reduction p reports in i). Without a ledger, earned = kept =
+  self-consumed Wh × ``crev_factor`` × 1e9. Exact Python ints in ``object`` columns (C-REV base
+  units pass 2**63 at 9.22 t-CO2e); :func:`write_csv` adds ``…_t`` (exact t-CO2e) beside them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
-from eth_utils import event_abi_to_log_topic
 from pydantic import BaseModel, ConfigDict, Field
 from web3 import Web3
 
+from gridcoop_sdk import carbon as sdk
+from gridcoop_sdk.carbon import DEFAULT_RENEWABLE, CrevLedger, event_abi  # noqa: F401 - re-exported
 from gridcoop_sdk.config import load_model
 
 from .amounts import display_series, for_csv, sum_by, total, units_series
 
 READING_COLUMNS = ["owner", "interval_id", "generation_wh", "consumption_wh", "export_wh", "import_wh",
                    "self_consumed_wh", "colour"]
+"""Required reading columns; an optional ``meter_id`` (bytes) ties a reading to its C-REV lot."""
 TRADE_COLUMNS = ["interval_id", "seller", "buyer", "wh", "seller_colour"]
-FLOW_COLUMNS = ["account", "interval_id", "amount"]
+CREV_COLUMNS = ("crev_earned_base_units", "crev_kept_base_units", "crev_retired_base_units",
+                "crev_claimed_base_units")
 REPORT_COLUMNS = [
-    "participant", "interval_id", "demand_wh", "generation_wh", "self_consumed_wh", "bought_wh",
-    "renewable_bought_wh", "grid_wh", "renewable_ratio", "co2_g", "avg_emission_factor_g_per_kwh",
-    "crev_earned_base_units", "crev_retired_base_units",
+    "participant", "interval_id", "demand_wh", "generation_wh", "self_consumed_wh", "claimed_self_wh",
+    "passed_on_wh", "bought_wh", "renewable_bought_wh", "unknown_bought_wh", "grid_wh", "renewable_ratio",
+    "co2_g", "net_co2_g", "avg_emission_factor_g_per_kwh", *CREV_COLUMNS,
 ]
-CREV_COLUMNS = ("crev_earned_base_units", "crev_retired_base_units")
 CREV_DECIMALS = 18
-
-DEFAULT_RENEWABLE = ("solar", "wind", "hydro", "biomass", "geothermal")
-UNITS_PER_WH_G_PER_KWH = 10**9
-
-READING_ACCEPTED = (
-    "ReadingAccepted(bytes32 indexed meterId, uint64 indexed sequence, address indexed owner, "
-    "uint64 intervalStart, uint64 generationWh, uint64 consumptionWh, uint64 exportWh, uint64 importWh, "
-    "uint64 selfConsumedWh, uint32 frequencyMHz)"
-)
-TRADE = (
-    "Trade(uint64 indexed intervalId, address indexed seller, address indexed buyer, uint256 wh, "
-    "uint256 pricePerKwh, address paymentToken, bytes32 tradeId, bytes32 colour)"
-)
-LOT_ISSUED = "LotIssued(uint256 indexed lotId, bytes32 indexed meterId, uint64 indexed intervalId, address owner, uint256 amount)"
-RETIRED = (
-    "Retired(uint256 indexed certificateId, address indexed holder, address indexed beneficiary, uint256 amount, "
-    "string beneficiaryName, string message, uint64 periodStart, uint64 periodEnd, address retiredBy)"
-)
+UNITS_PER_WH_G_PER_KWH = sdk.UNITS_PER_WH_G_PER_KWH
 
 
 class CarbonReportConfig(BaseModel):
@@ -103,92 +90,63 @@ def carbon_report(
     trades: pd.DataFrame | None,
     config: CarbonReportConfig,
     *,
-    crev_issued: pd.DataFrame | None = None,
-    crev_retired: pd.DataFrame | None = None,
+    ledger: CrevLedger | None = None,
 ) -> pd.DataFrame:
     """One row per (participant, interval) with the columns in :data:`REPORT_COLUMNS`.
 
-    ``readings``: :data:`READING_COLUMNS`; ``trades``: :data:`TRADE_COLUMNS`; ``crev_issued`` and
-    ``crev_retired``: :data:`FLOW_COLUMNS` (``account`` = lot owner / retiring holder; ``amount`` in
-    base units, any integer type: they are summed exactly).
+    ``readings``: :data:`READING_COLUMNS` (+ optional ``meter_id``); ``trades``: :data:`TRADE_COLUMNS`;
+    ``ledger``: the C-REV ledger (:func:`load_ledger`), which decides who may claim what.
     """
     _require(readings, READING_COLUMNS, "readings")
-    renewable = {c.lower() for c in config.renewable_colours}
-    other_factor = config.grid_factor_g_per_kwh if config.other_factor_g_per_kwh is None \
-        else config.other_factor_g_per_kwh
-
-    r = readings.copy()
-    r["owner"] = r["owner"].astype(str)
-    r["is_renewable"] = r["colour"].astype(str).str.lower().isin(renewable)
-    r["renewable_self_wh"] = r["self_consumed_wh"].where(r["is_renewable"], 0)
-    base = (
-        r.groupby(["owner", "interval_id"], as_index=False)
-        .agg(demand_wh=("consumption_wh", "sum"), generation_wh=("generation_wh", "sum"),
-             import_wh=("import_wh", "sum"), self_consumed_wh=("renewable_self_wh", "sum"))
-        .rename(columns={"owner": "participant"})
-    )
-
+    has_meter = "meter_id" in readings.columns
+    recs = [sdk.Reading(owner=str(r["owner"]), interval_id=int(r["interval_id"]),
+                        generation_wh=int(r["generation_wh"]), consumption_wh=int(r["consumption_wh"]),
+                        export_wh=int(r["export_wh"]), import_wh=int(r["import_wh"]),
+                        self_consumed_wh=int(r["self_consumed_wh"]), colour=str(r["colour"]),
+                        meter_id=bytes(r["meter_id"]) if has_meter and r["meter_id"] is not None else None)
+            for r in readings.to_dict("records")]
+    trade_recs = []
     if trades is not None and len(trades):
         _require(trades, TRADE_COLUMNS, "trades")
-        t = trades.copy()
-        t["buyer"] = t["buyer"].astype(str)
-        t["renewable_wh"] = t["wh"].where(t["seller_colour"].astype(str).str.lower().isin(renewable), 0)
-        bought = (
-            t.groupby(["buyer", "interval_id"], as_index=False)
-            .agg(bought_wh=("wh", "sum"), renewable_bought_wh=("renewable_wh", "sum"))
-            .rename(columns={"buyer": "participant"})
-        )
-        base = base.merge(bought, on=["participant", "interval_id"], how="outer")
-    else:
-        base["bought_wh"] = 0
-        base["renewable_bought_wh"] = 0
-
-    num_cols = ["demand_wh", "generation_wh", "import_wh", "self_consumed_wh", "bought_wh", "renewable_bought_wh"]
-    base[num_cols] = base[num_cols].fillna(0).astype("int64")
-    base["grid_wh"] = (base["import_wh"] - base["bought_wh"]).clip(lower=0)
-    demand = base["demand_wh"].astype(float)
-    ratio = (base["self_consumed_wh"] + base["renewable_bought_wh"]) / demand.where(demand > 0)
-    base["renewable_ratio"] = ratio.clip(upper=1.0)
-    non_renewable_bought = base["bought_wh"] - base["renewable_bought_wh"]
-    base["co2_g"] = (base["grid_wh"] * config.grid_factor_g_per_kwh + non_renewable_bought * other_factor) / 1000.0
-    base["avg_emission_factor_g_per_kwh"] = base["co2_g"] / (demand.where(demand > 0) / 1000.0)
-
-    def _flows(df: pd.DataFrame | None, name: str) -> pd.DataFrame:
-        if df is None or not len(df):
-            return pd.DataFrame(columns=["participant", "interval_id", name])
-        _require(df, FLOW_COLUMNS, name)
-        sums = sum_by(df.assign(account=df["account"].astype(str)), ["account", "interval_id"], "amount", name)
-        return sums.rename(columns={"account": "participant"})
-
-    if crev_issued is not None:
-        base = base.merge(_flows(crev_issued, "crev_earned_base_units"), on=["participant", "interval_id"],
-                          how="outer")
-    else:
-        base["crev_earned_base_units"] = units_series(
-            (int(w) * int(round(config.crev_factor_g_per_kwh)) * UNITS_PER_WH_G_PER_KWH
-             for w in base["self_consumed_wh"]), index=base.index)
-    base = base.merge(_flows(crev_retired, "crev_retired_base_units"), on=["participant", "interval_id"], how="outer")
-    for c in num_cols + ["grid_wh"]:
-        base[c] = base[c].fillna(0).astype("int64")
+        trade_recs = [sdk.Trade(int(t["interval_id"]), str(t["seller"]), str(t["buyer"]), int(t["wh"]),
+                                str(t["seller_colour"])) for t in trades.to_dict("records")]
+    factors = sdk.Factors(grid=config.grid_factor_g_per_kwh, other=config.other_factor_g_per_kwh,
+                          crev=config.crev_factor_g_per_kwh, renewable_colours=tuple(config.renewable_colours))
+    rows = sdk.carbon_intervals(recs, trade_recs, factors, ledger)
+    out = pd.DataFrame([{
+        "participant": r.member, "interval_id": r.interval_id, "demand_wh": r.demand_wh,
+        "generation_wh": r.generation_wh, "self_consumed_wh": r.self_consumed_wh,
+        "claimed_self_wh": r.claimed_self_wh, "passed_on_wh": r.passed_on_wh, "bought_wh": r.bought_wh,
+        "renewable_bought_wh": r.renewable_bought_wh, "unknown_bought_wh": r.unknown_bought_wh,
+        "grid_wh": r.grid_wh, "renewable_ratio": r.renewable_ratio, "co2_g": r.co2_g, "net_co2_g": r.net_co2_g,
+        "avg_emission_factor_g_per_kwh": r.avg_emission_factor_g_per_kwh,
+        "crev_earned_base_units": r.crev_earned, "crev_kept_base_units": r.crev_kept,
+        "crev_retired_base_units": r.crev_retired, "crev_claimed_base_units": r.crev_claimed,
+    } for r in rows], columns=REPORT_COLUMNS)
+    for c in ("demand_wh", "generation_wh", "self_consumed_wh", "bought_wh", "renewable_bought_wh",
+              "unknown_bought_wh", "grid_wh"):
+        out[c] = out[c].astype("int64")
+    for c in ("claimed_self_wh", "passed_on_wh", "renewable_ratio", "co2_g", "net_co2_g",
+              "avg_emission_factor_g_per_kwh"):
+        out[c] = out[c].astype(float)
     for c in CREV_COLUMNS:  # Python ints: 18-decimal amounts overflow int64
-        base[c] = units_series((0 if pd.isna(v) else v for v in base[c]), index=base.index)
-    base["co2_g"] = base["co2_g"].fillna(0.0)
-    base = base.sort_values(["participant", "interval_id"]).reset_index(drop=True)
-    return base[REPORT_COLUMNS]
+        out[c] = units_series(out[c], index=out.index)
+    return out
 
 
 def participant_summary(report: pd.DataFrame) -> pd.DataFrame:
     """Totals per participant over all intervals (ratio and factor recomputed from the sums)."""
     sums = report.groupby("participant").agg(
         demand_wh=("demand_wh", "sum"), self_consumed_wh=("self_consumed_wh", "sum"),
+        claimed_self_wh=("claimed_self_wh", "sum"), passed_on_wh=("passed_on_wh", "sum"),
         renewable_bought_wh=("renewable_bought_wh", "sum"), grid_wh=("grid_wh", "sum"),
-        co2_g=("co2_g", "sum"),
+        co2_g=("co2_g", "sum"), net_co2_g=("net_co2_g", "sum"),
     )
     for c in CREV_COLUMNS:  # exact Python ints, never a pandas sum (int64 wraps past 9.22 t-CO2e)
         per = sum_by(report, ["participant"], c).set_index("participant")[c]
         sums[c] = pd.Series([per[p] for p in sums.index], index=sums.index, dtype=object)
     demand = sums["demand_wh"].astype(float).where(sums["demand_wh"] > 0)
-    sums["renewable_ratio"] = ((sums["self_consumed_wh"] + sums["renewable_bought_wh"]) / demand).clip(upper=1.0)
+    sums["renewable_ratio"] = ((sums["claimed_self_wh"] + sums["renewable_bought_wh"]) / demand).clip(upper=1.0)
     sums["avg_emission_factor_g_per_kwh"] = sums["co2_g"] / (demand / 1000.0)
     return sums.reset_index()
 
@@ -205,7 +163,7 @@ def with_display(report: pd.DataFrame) -> pd.DataFrame:
 
 
 def totals(report: pd.DataFrame) -> dict[str, int]:
-    """Exact C-REV totals of a report (base units): ``crev_earned_base_units``, ``crev_retired_base_units``."""
+    """Exact C-REV totals of a report (base units), one per :data:`CREV_COLUMNS` entry."""
     return {c: total(report[c]) for c in CREV_COLUMNS}
 
 
@@ -220,80 +178,27 @@ def write_csv(report: pd.DataFrame, path: str | Path) -> Path:
 # ------------------------------------------------------------------------------ chain loaders
 
 
-def event_abi(signature: str) -> dict[str, Any]:
-    """Build an ABI event entry from its signature text, e.g. ``"Trade(uint64 indexed intervalId, …)"``."""
-    name, _, rest = signature.strip().partition("(")
-    params = [p.strip() for p in rest.rstrip(")").split(",") if p.strip()]
-    inputs = []
-    for p in params:
-        parts = p.split()
-        indexed = "indexed" in parts
-        parts = [x for x in parts if x != "indexed"]
-        if len(parts) != 2:
-            raise ValueError(f"cannot parse event parameter {p!r} in {signature!r}")
-        inputs.append({"type": parts[0], "name": parts[1], "indexed": indexed})
-    return {"type": "event", "name": name, "anonymous": False, "inputs": inputs}
-
-
-def _logs(w3: Web3, address: str | Iterable[str], signature: str, from_block: int,
-          to_block: int | str) -> list[dict[str, Any]]:
-    abi = event_abi(signature)
-    addrs = [address] if isinstance(address, str) else list(address)
-    contract = w3.eth.contract(abi=[abi])
-    event = getattr(contract.events, abi["name"])()
-    raw = w3.eth.get_logs({
-        "address": [Web3.to_checksum_address(a) for a in addrs],
-        "topics": ["0x" + event_abi_to_log_topic(abi).hex()],
-        "fromBlock": from_block, "toBlock": to_block,
-    })
-    out = []
-    for log in raw:
-        ev = event.process_log(log)
-        out.append({**dict(ev["args"]), "_block": ev["blockNumber"]})
-    return out
-
-
 def load_readings(w3: Web3, registry: str, *, colours: dict[bytes, str] | None = None,
-                  default_colour: str = "solar", from_block: int = 0,
-                  to_block: int | str = "latest") -> pd.DataFrame:
-    """Readings from MeterRegistry ``ReadingAccepted`` logs (colour per meter id, default ``solar``)."""
-    colours = colours or {}
-    rows = [{
-        "owner": e["owner"], "interval_id": int(e["intervalStart"]) // 900,
-        "generation_wh": int(e["generationWh"]), "consumption_wh": int(e["consumptionWh"]),
-        "export_wh": int(e["exportWh"]), "import_wh": int(e["importWh"]),
-        "self_consumed_wh": int(e["selfConsumedWh"]),
-        "colour": colours.get(bytes(e["meterId"]), default_colour),
-    } for e in _logs(w3, registry, READING_ACCEPTED, from_block, to_block)]
-    return pd.DataFrame(rows, columns=READING_COLUMNS)
+                  from_block: int = 0, to_block: int | str = "latest") -> pd.DataFrame:
+    """Readings from MeterRegistry ``ReadingAccepted`` logs with their ``meter_id``; the colour per meter
+    from ``colours``, else its ``MeterRegistered`` event, else ``unknown`` (never assumed solar)."""
+    rows = [{"owner": r.owner, "interval_id": r.interval_id, "generation_wh": r.generation_wh,
+             "consumption_wh": r.consumption_wh, "export_wh": r.export_wh, "import_wh": r.import_wh,
+             "self_consumed_wh": r.self_consumed_wh, "colour": r.colour, "meter_id": r.meter_id}
+            for r in sdk.load_readings(w3, registry, colours=colours, from_block=from_block, to_block=to_block)]
+    return pd.DataFrame(rows, columns=[*READING_COLUMNS, "meter_id"])
 
 
-def load_trades(w3: Web3, market: str, *, colours: dict[str, str] | None = None,
-                default_colour: str = "solar", from_block: int = 0,
+def load_trades(w3: Web3, market: str, *, colours: dict[str, str] | None = None, from_block: int = 0,
                 to_block: int | str = "latest") -> pd.DataFrame:
-    """Trades from EnergyMarket ``Trade`` logs (seller colour by seller address, default ``solar``)."""
-    colours = {Web3.to_checksum_address(k): v for k, v in (colours or {}).items()}
-    rows = [{
-        "interval_id": int(e["intervalId"]), "seller": e["seller"], "buyer": e["buyer"], "wh": int(e["wh"]),
-        "seller_colour": colours.get(e["seller"], default_colour),
-    } for e in _logs(w3, market, TRADE, from_block, to_block)]
+    """Trades from EnergyMarket ``Trade`` logs; the seller's colour from the event when it carries one,
+    else ``colours[seller]``, ``grid`` for the grid participant, otherwise ``unknown``."""
+    rows = [{"interval_id": t.interval_id, "seller": t.seller, "buyer": t.buyer, "wh": t.wh,
+             "seller_colour": t.seller_colour}
+            for t in sdk.load_trades(w3, market, colours=colours, from_block=from_block, to_block=to_block)]
     return pd.DataFrame(rows, columns=TRADE_COLUMNS)
 
 
-def load_crev_flows(w3: Web3, crev: str, *, from_block: int = 0,
-                    to_block: int | str = "latest") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(issued, retired)`` from C-REV ``LotIssued`` / ``Retired`` logs (``amount``: base units as
-    Python ints). A retirement's interval is the interval of its block's timestamp."""
-    issued = pd.DataFrame([{"account": e["owner"], "interval_id": int(e["intervalId"]), "amount": int(e["amount"])}
-                           for e in _logs(w3, crev, LOT_ISSUED, from_block, to_block)], columns=FLOW_COLUMNS)
-    issued["amount"] = units_series(issued["amount"], index=issued.index)  # base units: Python ints
-    rows = []
-    stamps: dict[int, int] = {}
-    for e in _logs(w3, crev, RETIRED, from_block, to_block):
-        b = e["_block"]
-        if b not in stamps:
-            stamps[b] = int(w3.eth.get_block(b)["timestamp"])
-        rows.append({"account": e["holder"], "interval_id": stamps[b] // 900, "amount": int(e["amount"])})
-    retired = pd.DataFrame(rows, columns=FLOW_COLUMNS)
-    retired["amount"] = units_series(retired["amount"], index=retired.index)
-    return issued, retired
+def load_ledger(w3: Web3, crev: str, *, from_block: int = 0, to_block: int | str = "latest") -> CrevLedger:
+    """The C-REV ledger (lots, holdings, retirements and their claimants) from C-REV's logs."""
+    return sdk.load_ledger(w3, crev, from_block=from_block, to_block=to_block)

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
+from gridcoop_sdk.carbon import CrevLedger, Lot, Retirement
 from gridcoop_sdk.contracts import deploy
 from gridcoop_sdk.crev import crev_amount, retire
 from gridcoop_sdk.exceptions import ConfigError
@@ -19,7 +20,7 @@ from keeper.reports.carbon import (
     carbon_report,
     event_abi,
     load_config,
-    load_crev_flows,
+    load_ledger,
     load_readings,
     load_trades,
     participant_summary,
@@ -75,14 +76,25 @@ def test_report_matches_hand_computed_numbers():
     assert summary.loc["bob", "renewable_ratio"] == pytest.approx(1000 / 1500)
 
 
-def test_report_uses_crev_events_when_given():
-    issued = pd.DataFrame([("alice", 10, 7)], columns=["account", "interval_id", "amount"])
-    retired = pd.DataFrame([("alice", 12, 5 * 10**18)], columns=["account", "interval_id", "amount"])
-    rep = carbon_report(READINGS, TRADES, CFG, crev_issued=issued, crev_retired=retired)
-    assert _row(rep, "alice", 10)["crev_earned_base_units"] == 7
+def _ledger(lots, retirements=()):
+    """A ledger from ``[(lot_id, owner, interval, amount)]`` and ``[(cert, holder, beneficiary, interval, lots)]``."""
+    ledger = CrevLedger()
+    for lot_id, owner, iid, amount in lots:
+        ledger.issue(Lot(lot_id, b"", iid, owner, amount))
+    for cid, holder, ben, iid, lots_ in retirements:
+        ledger.retire(Retirement(cid, holder, ben, iid, sum(a for _, a in lots_), tuple(lots_)))
+    return ledger
+
+
+def test_report_uses_the_crev_ledger_when_given():
+    ledger = _ledger([(1, "alice", 10, 7)], [(1, "alice", "", 12, [(1, 5)])])
+    rep = carbon_report(READINGS, TRADES, CFG, ledger=ledger)
+    a10 = _row(rep, "alice", 10)
+    assert (a10["crev_earned_base_units"], a10["crev_kept_base_units"], a10["crev_claimed_base_units"]) == (7, 7, 7)
     r12 = _row(rep, "alice", 12)  # a retirement in an interval without readings still shows up
-    assert r12["crev_retired_base_units"] == 5 * 10**18 and r12["demand_wh"] == 0
-    assert participant_summary(rep).set_index("participant").loc["alice", "crev_retired_base_units"] == 5 * 10**18
+    assert r12["crev_retired_base_units"] == 5 and r12["demand_wh"] == 0
+    assert r12["crev_claimed_base_units"] == 0  # its own lot: claimed once, in the lot's interval
+    assert participant_summary(rep).set_index("participant").loc["alice", "crev_retired_base_units"] == 5
 
 
 def test_report_refuses_frames_missing_columns():
@@ -113,40 +125,47 @@ def test_loaders_read_chain_logs(w3, deployer, wallets, crev, issue):
     send(w3, deployer, src.functions.reading(meter_a, 1, alice, 10 * 900, [3000, 2000, 1200, 200, 1800]))
     send(w3, deployer, src.functions.reading(b"B".ljust(32, b"\0"), 1, bob, 10 * 900, [0, 1500, 0, 1500, 0]))
     send(w3, deployer, src.functions.trade(10, alice, bob, 1000))
-    readings = load_readings(w3, src.address, colours={b"B".ljust(32, b"\0"): "none"})
-    trades = load_trades(w3, src.address)
+    # no MeterRegistered event and no colour given: unknown, never assumed solar
+    assert load_readings(w3, src.address)["colour"].tolist() == ["unknown", "unknown"]
+    assert load_trades(w3, src.address)["seller_colour"].tolist() == ["unknown"]
+    readings = load_readings(w3, src.address, colours={meter_a: "solar", b"B".ljust(32, b"\0"): "none"})
+    trades = load_trades(w3, src.address, colours={alice: "solar"})
     assert readings.to_dict("records")[0] == {
         "owner": alice, "interval_id": 10, "generation_wh": 3000, "consumption_wh": 2000, "export_wh": 1200,
-        "import_wh": 200, "self_consumed_wh": 1800, "colour": "solar"}
+        "import_wh": 200, "self_consumed_wh": 1800, "colour": "solar", "meter_id": meter_a}
     assert trades.to_dict("records") == [
         {"interval_id": 10, "seller": alice, "buyer": bob, "wh": 1000, "seller_colour": "solar"}]
 
     issue(b"A", alice, 10, 1800)
     send(w3, deployer, crev.token.functions.setMinimumRetirement(1))
     retire(w3, wallets[1], crev, 10**14, beneficiary_name="me")
-    issued, retired = load_crev_flows(w3, crev.address, from_block=crev.deploy_block)
-    assert issued.to_dict("records") == [{"account": alice, "interval_id": 10, "amount": crev_amount(1800, 450)}]
-    assert retired["amount"].tolist() == [10**14] and retired["account"].tolist() == [alice]
+    ledger = load_ledger(w3, crev.address, from_block=crev.deploy_block)
+    [lot] = ledger.lots.values()
+    assert (lot.owner, lot.interval_id, lot.amount, lot.meter_id) == (alice, 10, crev_amount(1800, 450), meter_a)
+    [ret] = ledger.retirements
+    assert (ret.amount, ret.holder, ret.claimant, ret.lots) == (10**14, alice, alice, ((1, 10**14),))
 
-    rep = carbon_report(readings, trades, CFG, crev_issued=issued, crev_retired=retired)
+    rep = carbon_report(readings, trades, CFG, ledger=ledger)
     a = _row(rep, alice, 10)
     assert a["renewable_ratio"] == 0.9 and a["crev_earned_base_units"] == crev_amount(1800, 450)
+    assert a["crev_kept_base_units"] == crev_amount(1800, 450)  # retired for itself: still its claim
     assert _row(rep, bob, 10)["renewable_ratio"] == pytest.approx(1000 / 1500)
 
 
 def test_crev_sums_are_exact_past_int64(tmp_path):
     # issue 17: lots that fit int64 one by one but not together, and one past 2**64 on its own
-    lots = [("alice", 10, 9 * 10**18 + 1)] * 3 + [("alice", 11, 2**64 + 5), ("bob", 10, 7 * 10**18)]
-    issued = pd.DataFrame(lots, columns=["account", "interval_id", "amount"])
-    retired = pd.DataFrame([("alice", 11, 2**64 + 3), ("alice", 11, 6 * 10**18)], columns=["account", "interval_id",
-                                                                                           "amount"])
-    rep = carbon_report(READINGS, TRADES, CFG, crev_issued=issued, crev_retired=retired)
+    lots = [(1, "alice", 10, 9 * 10**18 + 1), (2, "alice", 10, 9 * 10**18 + 1), (3, "alice", 10, 9 * 10**18 + 1),
+            (4, "alice", 11, 2**64 + 5), (5, "bob", 10, 7 * 10**18)]
+    ledger = _ledger(lots, [(1, "alice", "", 11, [(4, 2**64 + 3)]), (2, "alice", "", 11, [(1, 6 * 10**18)])])
+    rep = carbon_report(READINGS, TRADES, CFG, ledger=ledger)
     assert _row(rep, "alice", 10)["crev_earned_base_units"] == 3 * (9 * 10**18 + 1)
     assert _row(rep, "alice", 11)["crev_retired_base_units"] == 2**64 + 3 + 6 * 10**18
     assert all(type(v) is int for c in ("crev_earned_base_units", "crev_retired_base_units") for v in rep[c])
     totals = carbon_totals(rep)
     assert totals == {"crev_earned_base_units": sum(a for *_, a in lots),
-                      "crev_retired_base_units": 2**64 + 3 + 6 * 10**18}
+                      "crev_kept_base_units": sum(a for *_, a in lots),
+                      "crev_retired_base_units": 2**64 + 3 + 6 * 10**18,
+                      "crev_claimed_base_units": sum(a for *_, a in lots)}
     alice = participant_summary(rep).set_index("participant").loc["alice"]
     assert alice["crev_earned_base_units"] == 3 * (9 * 10**18 + 1) + 2**64 + 5
     assert alice["crev_earned_base_units"] - alice["crev_retired_base_units"] == 3 * (9 * 10**18 + 1) + 2 - 6 * 10**18

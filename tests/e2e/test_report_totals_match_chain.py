@@ -196,11 +196,11 @@ def test_crev_report_totals_equal_issued_retired_and_balances(day, tmp_path):
     run, _, html_path = day
     w3, r = run.w3, run.region
     token = r.crev.token
-    issued, retired = carbon.load_crev_flows(w3, token.address)
+    ledger = carbon.load_ledger(w3, token.address)
     readings = carbon.load_readings(w3, r["MeterRegistry"].address)
     trades = carbon.load_trades(w3, r["EnergyMarket"].address)
     rep = carbon.carbon_report(readings, trades, carbon.CarbonReportConfig(grid_factor_g_per_kwh=441),
-                               crev_issued=issued, crev_retired=retired)
+                               ledger=ledger)
     totals = carbon.totals(rep)
     assert totals["crev_earned_base_units"] == token.functions.totalIssued().call() > 0
     assert totals["crev_retired_base_units"] == token.functions.totalRetired().call() > 0
@@ -210,6 +210,10 @@ def test_crev_report_totals_equal_issued_retired_and_balances(day, tmp_path):
         a = acct.address
         held = (per.loc[a, "crev_earned_base_units"] - per.loc[a, "crev_retired_base_units"]) if a in per.index else 0
         assert held == token.functions.balanceOf(a).call()  # C-REV never changed hands during the day
+    # nobody sold C-REV and retirements named the retiring household: each keeps what it earned
+    assert totals["crev_kept_base_units"] == totals["crev_earned_base_units"]
+    assert totals["crev_claimed_base_units"] == totals["crev_earned_base_units"]
+    assert rep["passed_on_wh"].sum() == 0
 
     carbon.write_csv(rep, tmp_path / "carbon.csv")
     back = _csv(tmp_path / "carbon.csv")
