@@ -14,8 +14,11 @@ SOLCX_BIN := $(SOLCX_DIR)/solc-v$(SOLC_VERSION)
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 # Debian's mbpoll (a Modbus client), unpacked into .tools/ without root, to check the meter
-# simulator against a third-party Modbus master (tests/meters/test_bridge_units.py).
-DEB_PACKAGES := mbpoll=1.4.11+dfsg-2 libmodbus5=3.1.6-2.1
+# simulator against a third-party Modbus master (tests/meters/test_bridge_units.py), and Debian's
+# PostgreSQL 15 server (initdb, postgres), which the tests and benchmarks start on loopback ports as
+# an unprivileged user (gridcoop_sdk/postgres.py) to run the keeper's store on PostgreSQL.
+PG_BIN := .tools/root/usr/lib/postgresql/15/bin
+DEB_PACKAGES := mbpoll=1.4.11+dfsg-2 libmodbus5=3.1.6-2.1 postgresql-15=15.18-0+deb12u1
 DEB_STAMP := .tools/.installed
 ARTIFACTS := .build/__local__.json
 SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*' 2>/dev/null)
@@ -66,6 +69,9 @@ $(DEB_STAMP): Makefile $(PY_STAMP)
 	@test -x .tools/root/usr/bin/mbpoll || { echo "mbpoll could not be downloaded from Debian (apt-get download $(DEB_PACKAGES))"; exit 1; }
 	@printf '#!/bin/sh\nLD_LIBRARY_PATH="%s/.tools/root/usr/lib/x86_64-linux-gnu" exec "%s/.tools/root/usr/bin/mbpoll" "$$@"\n' "$(CURDIR)" "$(CURDIR)" > $(BIN)/mbpoll
 	@chmod +x $(BIN)/mbpoll
+	@test -x $(PG_BIN)/postgres -a -x $(PG_BIN)/initdb || { echo "PostgreSQL could not be downloaded from Debian (apt-get download $(DEB_PACKAGES))"; exit 1; }
+	@missing=$$(ldd $(PG_BIN)/postgres $(PG_BIN)/initdb | grep 'not found' | sort -u); [ -z "$$missing" ] || \
+	  { echo "PostgreSQL needs shared libraries this machine lacks (apt-get install them):"; echo "$$missing"; exit 1; }
 	@touch $@
 
 $(ARTIFACTS): $(SOURCES) ape-config.yaml | setup
