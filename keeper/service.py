@@ -500,4 +500,6 @@ class Keeper:
             n_open = len(list(s.scalars(select(D.OrderRow.seq).where(D.OrderRow.status == D.ORDER_OPEN))))
         return {"ok": True, "chain_id": self.chain_id, "market": self.market.address,
                 "keeper": self.account.address, "block": block, "open_orders": n_open,
-                "mode": self.mode, "time": self.clock()}
+                "mode": self.mode, "time": self.clock(),
+                "database": "postgresql" if self.db.is_postgres else "sqlite" if self.db.is_sqlite else "other",
+                "settler": self.settler.epoch is not None, "settler_epoch": self.settler.epoch}

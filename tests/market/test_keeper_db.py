@@ -89,6 +89,7 @@ def test_postgres_standby_takeover_and_fencing(env, pg_server):
                            "'gridcoop-settler%' AND pid <> pg_backend_pid()"))
             c.commit()
         assert b.settler.ensure() and b.settler.epoch == 2
+        assert b.health()["settler"] is True and b.health()["database"] == "postgresql"
         # ... and a, which has not noticed yet (it still thinks it holds epoch 1), can record nothing
         a.settler._conn = None  # skip its own liveness check: a paused process waking up late
         with pytest.raises(LostSettlerLock):
