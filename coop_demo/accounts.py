@@ -15,8 +15,9 @@ from eth_utils import keccak
 
 from gridcoop_sdk.chain import dev_accounts
 
-#: Dev-mnemonic indices 0..9 are the operators; households start at 10.
-OPERATOR_SLOTS = 10
+#: Dev-mnemonic indices 0..11 are the operators (four per region, up to three regions); households
+#: start at 12.
+OPERATOR_SLOTS = 12
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Operators:
     deployer: LocalAccount
     keeper: LocalAccount
     relay: LocalAccount  # pays the gas of relayed meter readings
+    utility: LocalAccount  # the grid participant: buys at feed-in, sells at retail, is paid energy debt
 
 
 def accounts_needed(households_per_region: list[int]) -> int:
@@ -31,9 +33,9 @@ def accounts_needed(households_per_region: list[int]) -> int:
 
 
 def operators(all_accounts: list[LocalAccount], region_index: int) -> Operators:
-    """Region 0 uses accounts 0..2, region 1 uses 3..5 (up to three regions)."""
-    base = 3 * region_index
-    return Operators(all_accounts[base], all_accounts[base + 1], all_accounts[base + 2])
+    """Region 0 uses accounts 0..3, region 1 uses 4..7 (up to three regions)."""
+    base = 4 * region_index
+    return Operators(*all_accounts[base:base + 4])
 
 
 def household_accounts(all_accounts: list[LocalAccount], offset: int, names: list[str]) -> dict[str, LocalAccount]:

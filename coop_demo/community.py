@@ -25,6 +25,7 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
+from gridcoop_sdk import grid as grid_sdk
 from gridcoop_sdk import orders as orders_sdk
 from gridcoop_sdk import storage as storage_sdk
 from gridcoop_sdk.chain import free_port
@@ -70,6 +71,8 @@ class IntervalRecord:
     deposits_wh: int = 0
     withdrawals_wh: int = 0
     refused_orders: int = 0
+    debt_paid_wh: int = 0  # energy debt the households paid on chain this step (at the retail price)
+    debt_paid_base_units: int = 0
 
 
 @dataclass
@@ -97,18 +100,27 @@ class CommunityRun:
             if amount and not cfg.local_currency.address:
                 for acct in self.households.values():
                     send(self.w3, self.ops.deployer, cur.functions.issue(acct.address, amount))
+                # the utility pays feed-in for what the grid buys: as much as all households hold
+                send(self.w3, self.ops.deployer, cur.functions.issue(self.utility, amount * len(self.households)))
                 say(f"issued {cfg.local_currency.issue_per_household:,} {cfg.local_currency.symbol} "
-                    f"to each of {len(self.households)} households")
+                    f"to each of {len(self.households)} households and the utility")
 
         self.region = deploy_region(self.w3, self.ops.deployer, cfg, keeper=self.ops.keeper.address,
                                     owners=owners, device_signers=signers, progress=say,
-                                    before_handover=fund)
+                                    before_handover=fund, grid_account=self.ops.utility.address)
         self._approve_all(say)
         return self.region
+
+    @property
+    def utility(self) -> str:
+        """The grid participant's account (the config's ``grid.account``, or the demo's utility)."""
+        return self.cfg.grid.account or self.ops.utility.address
 
     def _approve_all(self, say) -> None:
         r = self.region
         market, storage = r["EnergyMarket"], r["BatteryStorage"]
+        if self.utility == self.ops.utility.address:
+            send(self.w3, self.ops.utility, r["LocalCurrency"].functions.approve(market.address, MAX_UINT))
         granted = 0
         for name, acct in self.households.items():
             send(self.w3, acct, r["WattToken"].functions.approve(market.address, MAX_UINT))
@@ -273,6 +285,7 @@ class CommunityRun:
         signed = self.gateway.poll_once()
         self.gateway.drain()
         rec.readings = len(signed)
+        self.pay_energy_debts(rec)
         # 3. the next interval closed for orders: clear and settle it
         result = self.keeper.settle_interval(iid + 1)
         rec.interval = iid + 1  # the row is the settled interval (its readings arrive next step)
@@ -292,6 +305,23 @@ class CommunityRun:
             rec.battery_soc_wh = storage_sdk.battery_info(self.region["BatteryStorage"], bid).stored_wh
         self.records.append(rec)
         return rec
+
+    def pay_energy_debts(self, rec: IntervalRecord) -> None:
+        """Each household pays its energy debt (grid imports beyond its WATT) at the retail price,
+        as soon as its reading recorded it: no debt is left off chain."""
+        r = self.region
+        market, registry = r["EnergyMarket"], r["MeterRegistry"]
+        paid = r["LocalCurrency"].functions.balanceOf(self.utility).call()
+        for name, acct in self.households.items():
+            debt = grid_sdk.energy_debt_wh(registry, acct.address)
+            if not debt:
+                continue
+            try:
+                grid_sdk.pay_energy_debt(self.w3, acct, market, acct.address, debt)
+                rec.debt_paid_wh += debt
+            except Exception as exc:  # noqa: BLE001 - the chain refused (funds): report, the debt stays
+                self.events.append(f"{rec.time} energy debt of {name} ({debt} Wh) not paid: {exc}")
+        rec.debt_paid_base_units = r["LocalCurrency"].functions.balanceOf(self.utility).call() - paid
 
     def _chain_time(self, ts: int) -> None:
         latest = self.w3.eth.get_block("latest")["timestamp"]

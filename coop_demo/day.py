@@ -28,6 +28,7 @@ from gridcoop_sdk import storage as storage_sdk
 from gridcoop_sdk.chain import Anvil, connect
 from gridcoop_sdk.exceptions import GridcoopError
 from gridcoop_sdk.paths import project_root
+from gridcoop_sdk.region import to_units
 from gridcoop_sdk.region_config import RegionConfig, load_region
 from gridcoop_sdk.units import INTERVAL_SECONDS, watt_to_kwh
 from keeper.reports import battery as battery_report
@@ -90,6 +91,7 @@ class Demo:
         self.console = console or Console(width=None if sys.stdout.isatty() else 120)
         self.node: Anvil | None = None
         self.runs: list[CommunityRun] = []
+        self.reports: list[DemoReport] = []
         self._pending: tuple[int, int, int] | None = None
 
     def say(self, msg: str) -> None:
@@ -127,6 +129,7 @@ class Demo:
         run = self._community(primary, w3, accounts, 0, 0, start, out / primary.slug)
         self._play(run, o.intervals, midday=True, retire=True)
         report = self._report(run, out / primary.slug)
+        self.reports.append(report)
         html = write_report(report, out / primary.slug)
 
         second_report = None
@@ -280,6 +283,7 @@ class Demo:
                    for h_colour in [kinds_colour.get(name, "battery")]}
         readings = carbon.load_readings(w3, r["MeterRegistry"].address, colours=colours)
         seller_colours = {acct.address: kinds_colour[name] for name, acct in run.households.items()}
+        seller_colours[run.utility] = "grid"  # energy the grid participant sold came from the public grid
         trades = carbon.load_trades(w3, r["EnergyMarket"].address, colours=seller_colours)
         issued, retired = carbon.load_crev_flows(w3, r.crev.token.address)
         rep = carbon.carbon_report(readings, trades, carbon.CarbonReportConfig(
@@ -350,9 +354,55 @@ class Demo:
             if not ok:
                 log.error("%s: report check failed: %s", cfg.region, what)
                 notes.append(f"REPORT CHECK FAILED: {what}")
+        grid = self._grid_figures(run, hh, balances)
+        checks["households' money spent == market + grid + energy debt payments (exact)"] = grid.pop("_spent_ok")
+        checks["no energy debt left off chain"] = grid["energy debt left (kWh)"] == 0
+        for what, ok in list(checks.items())[-2:]:
+            if not ok:
+                log.error("%s: report check failed: %s", cfg.region, what)
+                notes.append(f"REPORT CHECK FAILED: {what}")
         summary = self._summary_figures(run, intervals, hh, trades, fees_paid, all(checks.values()))
+        summary.update(grid)
         return DemoReport(region=cfg.region, intervals=intervals, households=hh, balances=balances_df,
                           fees=fees_df, summary=summary, notes=notes)
+
+    def _grid_figures(self, run: CommunityRun, hh: pd.DataFrame, balances: list[dict]) -> dict[str, object]:
+        """What the households paid the grid and earned from it, against the co-op market, and the
+        savings of being in the co-op: their bill at the utility alone (every kWh imported at
+        retail, every kWh exported at feed-in) less their bill in the co-op (money spent in the
+        market and on energy debt, less the WATT they still hold or stored, valued at feed-in)."""
+        r, cfg = run.region, run.cfg
+        cur, dec, sym = r["LocalCurrency"], cfg.local_currency.decimals, cfg.local_currency.symbol
+        g = market_report.grid_figures(run.keeper.db, run.utility)
+        debt_wh = sum(rec.debt_paid_wh for rec in run.records)
+        debt_paid = sum(rec.debt_paid_base_units for rec in run.records)
+        spent = (g["local_paid_base_units"] - g["local_received_base_units"] + g["paid_base_units"]
+                 - g["received_base_units"] + debt_paid)
+        # every household started with issue_per_household; market and debt payments are all that moved it
+        start = to_units(cfg.local_currency.issue_per_household, dec) * len(run.households)
+        now = sum(cur.functions.balanceOf(a.address).call() for a in run.households.values())
+        feed_in, retail = to_units(cfg.grid.feed_in_price, dec), to_units(cfg.grid.retail_price, dec)
+        left_wh = sum(int(b["WATT_base_units"]) for b in balances) // 10**15 + int(
+            round(sum(b["stored_kWh"] for b in balances) * 1000))
+        alone = int(hh["import_wh"].sum()) * retail - int(hh["export_wh"].sum()) * feed_in  # × 1000
+        coop = spent * 1000 - left_wh * feed_in
+        debt_left = sum(b["energy_debt_kWh"] for b in balances)
+        d = lambda v: to_display(v, dec)  # noqa: E731 - base units -> currency, exact
+        k = lambda v: to_display(v, dec + 3)  # noqa: E731 - base units x 1000 -> currency, exact
+        return {
+            "bought from the grid in the market (kWh)": g["sold_wh"] / 1000,
+            f"paid to the grid in the market ({sym})": d(g["paid_base_units"]),
+            "sold to the grid in the market (kWh)": g["bought_wh"] / 1000,
+            f"earned from the grid ({sym})": d(g["received_base_units"]),
+            "traded between neighbours (kWh)": g["local_wh"] / 1000,
+            "energy debt paid on chain (kWh)": debt_wh / 1000,
+            f"energy debt paid to the grid ({sym})": d(debt_paid),
+            "energy debt left (kWh)": debt_left,
+            f"bill at the utility alone ({sym})": k(alone),
+            f"bill in the co-op ({sym}, WATT left at feed-in)": k(coop),
+            f"savings of the co-op ({sym})": k(alone - coop),
+            "_spent_ok": cfg.local_currency.address is not None or start - now == spent,
+        }
 
     def _summary_figures(self, run, intervals, hh, trades, fees_paid: int, checks_ok: bool) -> dict[str, object]:
         r, cfg = run.region, run.cfg

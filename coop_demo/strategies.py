@@ -6,7 +6,11 @@ the hour of day): no chain or HTTP access here, so the rules are easy to read an
 Model (Energo): WATT is energy already fed into the microgrid. PV owners sell the WATT they hold;
 consumers buy, ahead of time, the WATT their next interval's import will burn. Prices follow a
 daily curve between the utility's feed-in price (sellers' floor) and its retail price (buyers'
-ceiling): cheap around noon when the sun floods the grid, dear in the evening peak.
+ceiling): cheap around noon when the sun floods the grid, dear in the evening peak. The utility
+is a participant of every interval (its bid at feed-in, its offer at retail): at the noon surplus
+sellers ask the feed-in price, so what neighbours do not buy the grid does; in the evening peak
+buyers bid the retail price, so what neighbours cannot sell the grid does. What a household
+imports beyond the WATT it holds is its energy debt, paid at the retail price.
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ def limit_prices(hour: float, grid: GridConfig) -> tuple[float, float]:
     """
     f = daily_factor(hour)
     span = grid.retail_price - grid.feed_in_price
-    sell = grid.feed_in_price + span * (0.15 + 0.55 * f)
-    buy = grid.feed_in_price + span * (0.35 + 0.65 * f)
+    sell = grid.feed_in_price + span * max(0.0, 0.7 * f - 0.1)  # feed-in at the noon surplus (f <= 1/7)
+    buy = grid.feed_in_price + span * (0.35 + 0.65 * f)  # retail at the evening peak (f = 1)
     return round(min(buy, grid.retail_price), 4), round(max(sell, grid.feed_in_price), 4)
 
 

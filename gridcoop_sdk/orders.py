@@ -344,36 +344,47 @@ class MoneySplit:
     """What a settlement moves in money, to the base unit, as ``EnergyMarket.settle`` does it.
 
     ``received``/``paid``: per sell/buy order id, ``floor(V / 1000)`` / ``ceil(V / 1000)`` of the
-    order's value ``V = Σ wh × price``. ``trade_received``/``trade_paid``: the same amounts
-    allocated to the trades in order (a trade's share is the order's running floor/ceil after it
-    less before it), so per-trade shares add up exactly to what each order moved. ``dust`` is what
-    the buyers paid beyond what the sellers received (kept by the market, ``roundingDust``)."""
+    order's value ``V = Σ wh × price`` (a buy order's value also holds its network fee
+    ``Σ wh × fee``). ``fees``: per buy order id with a fee, ``floor(Σ wh × fee / 1000)`` — what the
+    fee payee receives from it. ``trade_received``/``trade_paid``: the same amounts allocated to the
+    trades in order (a trade's share is the order's running floor/ceil after it less before it), so
+    per-trade shares add up exactly to what each order moved. ``dust`` is what the buyers paid
+    beyond what the sellers and the fee payee received (kept by the market, ``roundingDust``)."""
 
     received: dict
     paid: dict
     trade_received: list[int]
     trade_paid: list[int]
+    fees: dict = field(default_factory=dict)
 
     @property
     def dust(self) -> int:
-        return sum(self.paid.values()) - sum(self.received.values())
+        return sum(self.paid.values()) - sum(self.received.values()) - sum(self.fees.values())
 
 
 def split_money(trades) -> MoneySplit:
-    """Money of a batch of ``(sell_id, buy_id, wh, price)`` trades (in batch order; ids are any
-    hashable order keys — order hashes, or indices when every order appears once)."""
+    """Money of a batch of ``(sell_id, buy_id, wh, price)`` or ``(sell_id, buy_id, wh, price,
+    fee_per_kwh)`` trades (in batch order; ids are any hashable order keys — order hashes, or
+    indices when every order appears once; the grid participant is one order per side)."""
     value: dict = {}
+    fee_value: dict = {}
     trade_received: list[int] = []
     trade_paid: list[int] = []
-    for sell_id, buy_id, wh, price in trades:
+    for t in trades:
+        sell_id, buy_id, wh, price = t[:4]
+        rate = int(t[4]) if len(t) > 4 else 0
         v = int(wh) * int(price)
+        f = int(wh) * rate
         vs, vb = value.get(("s", sell_id), 0), value.get(("b", buy_id), 0)
-        value[("s", sell_id)], value[("b", buy_id)] = vs + v, vb + v
+        value[("s", sell_id)], value[("b", buy_id)] = vs + v, vb + v + f
+        if f:
+            fee_value[buy_id] = fee_value.get(buy_id, 0) + f
         trade_received.append((vs + v) // 1000 - vs // 1000)
-        trade_paid.append(-(-(vb + v) // 1000) + (-vb // 1000))
+        trade_paid.append(-(-(vb + v + f) // 1000) + (-vb // 1000))
     received = {k: v // 1000 for (side, k), v in value.items() if side == "s"}
     paid = {k: -(-v // 1000) for (side, k), v in value.items() if side == "b"}
-    return MoneySplit(received, paid, trade_received, trade_paid)
+    fees = {k: v // 1000 for k, v in fee_value.items()}
+    return MoneySplit(received, paid, trade_received, trade_paid, fees)
 
 
 def deploy_market(

@@ -10,7 +10,9 @@ Order (each step needs the one before):
    keeper account; local currency and TSL allow-listed), BatteryStorage (platform share to the
    DAO's ContributionShares, paid into it by anyone's ``claimFor``; welcome grants for the
    registry's participants) and C-REV (issued
-   only by the registry through its self-consumption hook);
+   only by the registry through its self-consumption hook); the grid participant (the config's
+   ``grid.account``: the market may mint and burn WATT for the grid's trades and clear paid energy
+   debt in the registry), the network fee and the households' feeders;
 5. meters and batteries of the config (when their owners' addresses are given);
 6. hand-over: every role the deployer holds on every contract goes to the treasury and the
    deployer renounces them, so from then on only a passed proposal changes the rules.
@@ -33,6 +35,7 @@ from web3.contract import Contract
 
 from . import crev as crev_sdk
 from . import dao as dao_sdk
+from . import grid as grid_sdk
 from . import meters as meters_sdk
 from . import orders as orders_sdk
 from . import storage as storage_sdk
@@ -109,13 +112,15 @@ def deploy_region(
     directory: Path | None = None,
     progress: Callable[[str], None] | None = None,
     before_handover: Callable[[Region], None] | None = None,
+    grid_account: str | None = None,
 ) -> Region:
     """Deploy the region described by ``cfg`` and hand every admin role to its DAO treasury.
 
     ``owners`` maps household names to their accounts (founders and battery owners must be in
     it). ``device_signers`` maps household and battery names to meter device-key addresses;
     meters are registered only for names present there. ``before_handover`` runs while the
-    deployer still holds every role (the demo funds households from it).
+    deployer still holds every role (the demo funds households from it). ``grid_account`` is the
+    utility's account when the config names none (the demo's utility).
     """
     say = progress or (lambda msg: log.info("%s", msg))
     slug = cfg.slug
@@ -169,6 +174,27 @@ def deploy_region(
         gate_closure_delay=cfg.market.gate_closure_s, max_batch_size=cfg.market.max_batch_size,
         record_as=rec("EnergyMarket"), directory=directory)
     region.contracts["EnergyMarket"] = market
+    # the grid participant: the market mints what the grid sells, burns what it buys, clears paid debt
+    for role in ("MINTER_ROLE", "BURNER_ROLE"):
+        send(w3, deployer, watt.functions.grantRole(getattr(watt.functions, role)().call(), market.address))
+    send(w3, deployer, registry.functions.grantRole(registry.functions.DEBT_SETTLER_ROLE().call(), market.address))
+    currency = region["LocalCurrency"].address
+    utility = cfg.grid.account or grid_account
+    if utility:
+        grid_sdk.set_grid(w3, deployer, market, account=utility, token=currency,
+                          feed_in_price=to_units(cfg.grid.feed_in_price, cur.decimals),
+                          retail_price=to_units(cfg.grid.retail_price, cur.decimals), debt_ledger=registry.address)
+        say(f"grid participant {utility}: bids {cfg.grid.feed_in_price} {cur.symbol}/kWh (feed-in), offers "
+            f"{cfg.grid.retail_price} {cur.symbol}/kWh (retail); energy debt paid at retail")
+    else:
+        say("WARNING: no grid.account: the grid is not a market participant (energy debt cannot be paid on chain)")
+    fee = cfg.grid.network_fee
+    if fee:
+        grid_sdk.set_network_fee(w3, deployer, market, currency, grid_sdk.NetworkFee(
+            to_units(fee.per_kwh, cur.decimals), to_units(fee.intra_feeder_per_kwh, cur.decimals)), payee=fee.payee)
+        say(f"network fee {fee.per_kwh} {cur.symbol}/kWh ({fee.intra_feeder_per_kwh} inside a feeder) to {fee.payee}")
+    feeders = {owners[h.name]: h.feeder for h in cfg.households if h.feeder and h.name in owners}
+    grid_sdk.set_feeders(w3, deployer, market, feeders)
     storage = storage_sdk.deploy_storage(
         w3, deployer, watt, tsl, platform_treasury=dao.shares.address, marketing=dao.treasury.address,
         participants=registry.address, welcome_grant=to_units(cfg.storage.welcome_grant_tsl, 18),

@@ -61,18 +61,63 @@ class LocalCurrencyConfig(_Strict):
         return v
 
 
+class NetworkFeeConfig(_Strict):
+    """The optional network fee a buyer pays per kWh bought from another household (local currency)."""
+
+    per_kwh: float = Field(gt=0, description="local currency per kWh between feeders (or with no feeder)")
+    intra_feeder_per_kwh: float = Field(default=0, ge=0, description="local currency per kWh inside one feeder")
+    payee: str = Field(description="who receives the fees (the network operator)")
+
+    @field_validator("payee", mode="before")
+    @classmethod
+    def _unquoted(cls, v: object) -> object:
+        return _yaml_address(v)
+
+    @field_validator("payee")
+    @classmethod
+    def _addr(cls, v: str) -> str:
+        if not _ADDRESS.match(v):
+            raise ValueError("must be a 0x-prefixed 20-byte hex address")
+        return v
+
+    @model_validator(mode="after")
+    def _rates(self) -> NetworkFeeConfig:
+        if self.intra_feeder_per_kwh > self.per_kwh:
+            raise ValueError("intra_feeder_per_kwh must not exceed per_kwh")
+        return self
+
+
 class GridConfig(_Strict):
     emission_factor_g_per_kwh: int = Field(ge=0, le=2000, description="CO2 of energy drawn from the public grid")
     crev_factor_g_per_kwh: int | None = Field(
         default=None, ge=0, le=2000, description="C-REV issuance factor (default: the grid factor)"
     )
-    retail_price: float = Field(gt=0, description="grid import price, local currency per kWh (buyers' ceiling)")
-    feed_in_price: float = Field(gt=0, description="grid export price, local currency per kWh (sellers' floor)")
+    retail_price: float = Field(gt=0, description="grid import price, local currency per kWh (the grid's offer)")
+    feed_in_price: float = Field(gt=0, description="grid export price, local currency per kWh (the grid's bid)")
+    account: str | None = Field(
+        default=None, description="the utility's account: makes the grid a market participant (pays feed-in, "
+        "receives retail and energy debt payments)")
+    network_fee: NetworkFeeConfig | None = None
+
+    @field_validator("account", mode="before")
+    @classmethod
+    def _unquoted(cls, v: object) -> object:
+        return _yaml_address(v)
+
+    @field_validator("account")
+    @classmethod
+    def _addr(cls, v: str | None) -> str | None:
+        if v is not None and not _ADDRESS.match(v):
+            raise ValueError("must be a 0x-prefixed 20-byte hex address")
+        return v
 
     @model_validator(mode="after")
     def _spread(self) -> GridConfig:
         if self.feed_in_price >= self.retail_price:
             raise ValueError("feed_in_price must be below retail_price")
+        if self.network_fee and self.network_fee.per_kwh >= self.retail_price - self.feed_in_price:
+            raise ValueError("network_fee.per_kwh must be below retail_price - feed_in_price (or nobody gains "
+                             "from trading locally)")
         return self
 
     @property
@@ -139,6 +184,7 @@ class HouseholdConfig(_Strict):
     kind: HouseholdKind
     certified: bool = Field(default=False, description="calibrated meter: earns C-REV")
     location: str = Field(default="", max_length=12, description="geohash")
+    feeder: str = Field(default="", max_length=32, description="feeder (location group): lower network fee inside it")
     account: str | None = Field(default=None, description="the household's account (real deployments)")
     meter_signer: str | None = Field(default=None, description="address of the meter's device key (real deployments)")
     simulation: SimulationConfig = SimulationConfig()

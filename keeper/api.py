@@ -18,6 +18,7 @@ relay ``POST /v1/readings``). :func:`serve_in_thread` runs uvicorn in-process (t
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -43,7 +44,8 @@ log = logging.getLogger("gridcoop.keeper.api")
 MAX_BODY_BYTES = 16 * 1024
 BODY_LIMITS = {"/v1/readings": 1024 * 1024}
 """Per-path body limits above the default (a relay batch of 500 signed readings is ~330 KB)."""
-TOP_LEVEL_FIELDS = frozenset({"order", "signature", "chain_id", "market", "hash"})
+TOP_LEVEL_FIELDS = frozenset({"order", "signature", "chain_id", "market", "hash", "prefer"})
+MAX_PREFERRED = 16  # ranked preferred partners an order may name (unsigned: matched first, not required)
 ORDER_STATUSES = (D.ORDER_OPEN, D.ORDER_CANCELLED, D.ORDER_DROPPED, D.ORDER_FILLED, D.ORDER_PARTIAL,
                   D.ORDER_UNFILLED)
 MAX_INTERVAL = 2**63 - 1  # interval ids are uint64 on chain; SQLite integers are signed 64-bit
@@ -57,7 +59,8 @@ def _order_json(o: D.OrderRow) -> dict:
     return {"hash": o.hash, "interval_id": o.interval_id, "maker": o.maker, "side": o.side,
             "amount_wh": o.amount_wh, "limit_price": int(o.limit_price), "payment_token": o.payment_token,
             "partially_fillable": o.partially_fillable, "expiry": o.expiry, "counterparty": o.counterparty,
-            "colour": o.colour, "status": o.status, "filled_wh": o.filled_wh, "reason": o.reason}
+            "colour": o.colour, "prefer": json.loads(o.prefer) if o.prefer else [], "status": o.status,
+            "filled_wh": o.filled_wh, "reason": o.reason}
 
 
 def orders_router(keeper: Keeper) -> APIRouter:
@@ -75,6 +78,11 @@ def orders_router(keeper: Keeper) -> APIRouter:
         if unknown:
             return _err(422, f"{unknown[0]}: unknown field (expected {', '.join(sorted(TOP_LEVEL_FIELDS))})",
                         unknown[0])
+        prefer = body.pop("prefer", None) or []
+        if (not isinstance(prefer, list) or len(prefer) > MAX_PREFERRED
+                or not all(isinstance(a, str) and Web3.is_address(a) for a in prefer)):
+            return _err(422, f"prefer: a list of at most {MAX_PREFERRED} addresses (preferred partners, best "
+                        "first)", "prefer")
         try:
             signed = SignedOrder.from_dict(body)
         except OrderError as exc:
@@ -83,7 +91,7 @@ def orders_router(keeper: Keeper) -> APIRouter:
         except (TypeError, ValueError) as exc:
             return _err(422, f"malformed order: {exc}", "order")
         try:
-            row = keeper.accept_order(signed)
+            row = keeper.accept_order(signed, prefer=[Web3.to_checksum_address(a) for a in prefer])
         except OrderRejected as exc:
             return _err(exc.status, str(exc), exc.field)
         return {"hash": row.hash, "status": row.status, "interval_id": row.interval_id}

@@ -42,8 +42,12 @@ class KeeperClient:
             raise KeeperClientError(r.status_code, data.get("error", "?"), data.get("field"))
         return data
 
-    def submit_order(self, signed: SignedOrder) -> dict:
-        return self._do("POST", "/v1/orders", json=signed.to_dict())
+    def submit_order(self, signed: SignedOrder, prefer: list[str] | tuple[str, ...] = ()) -> dict:
+        """Submit ``signed``; ``prefer``: ranked preferred partners (matched first, not required)."""
+        body = signed.to_dict()
+        if prefer:
+            body["prefer"] = list(prefer)
+        return self._do("POST", "/v1/orders", json=body)
 
     def orders(self, interval: int | None = None, maker: str | None = None, status: str | None = None) -> list[dict]:
         params = {k: v for k, v in (("interval", interval), ("maker", maker), ("status", status)) if v is not None}

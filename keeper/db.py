@@ -82,6 +82,7 @@ class OrderRow(Base):
     counterparty: Mapped[str] = mapped_column(String(42))
     colour: Mapped[str] = mapped_column(String(66))
     signed_json: Mapped[str] = mapped_column(Text)
+    prefer: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list of preferred makers, best first
     status: Mapped[str] = mapped_column(String(20), default=ORDER_OPEN, index=True)
     filled_wh: Mapped[int] = mapped_column(BigInteger, default=0)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -128,6 +129,7 @@ class TradeRow(Base):
     buy_hash: Mapped[str] = mapped_column(String(66))
     wh: Mapped[int] = mapped_column(BigInteger)
     price: Mapped[str] = mapped_column(String(80))
+    fee_per_kwh: Mapped[str] = mapped_column(String(80), default="0")  # network fee the buyer paid on top
     money: Mapped[str] = mapped_column(String(80))
     payment_token: Mapped[str] = mapped_column(String(42))
     tx_hash: Mapped[str] = mapped_column(String(66))

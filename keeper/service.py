@@ -40,7 +40,15 @@ from . import db as D
 from . import metrics as M
 from .clearing import MODES, UNIFORM
 from .clock import Clock
-from .settlement import BatchCheckFailed, build_batch, culprits, rows_money, simulate
+from .settlement import (
+    BatchCheckFailed,
+    MarketTerms,
+    build_batch,
+    culprits,
+    grid_shortfall,
+    rows_money,
+    simulate,
+)
 from .settler import settler_lock
 from .txmanager import TxManager
 
@@ -115,17 +123,19 @@ class Keeper:
             M.SETTLER_EPOCH.set(self.settler.epoch or 0)
             M.SETTLER_TAKEOVERS.inc()
 
-    def accept_order(self, signed: SignedOrder) -> D.OrderRow:
-        """Check ``signed`` like the contract will and store it; :class:`OrderRejected` says why not."""
+    def accept_order(self, signed: SignedOrder, prefer: list[str] | tuple[str, ...] = ()) -> D.OrderRow:
+        """Check ``signed`` like the contract will and store it; :class:`OrderRejected` says why not.
+        ``prefer``: ranked preferred partners (makers), matched first at the uniform price; the rest
+        of the order falls back to the open book (unsigned: a preference, not a constraint)."""
         try:
-            row = self._accept_order(signed)
+            row = self._accept_order(signed, prefer)
         except OrderRejected as exc:
             M.ORDERS.labels("refused", exc.field).inc()
             raise
         M.ORDERS.labels("accepted", "").inc()
         return row
 
-    def _accept_order(self, signed: SignedOrder) -> D.OrderRow:
+    def _accept_order(self, signed: SignedOrder, prefer: list[str] | tuple[str, ...]) -> D.OrderRow:
         o = signed.order
         if signed.chain_id != self.chain_id:
             raise OrderRejected("chain_id", f"order is for chain {signed.chain_id}, this keeper serves {self.chain_id}")
@@ -160,7 +170,8 @@ class Keeper:
                              amount_wh=o.amount_wh, limit_price=str(o.limit_price), payment_token=o.payment_token,
                              partially_fillable=o.partially_fillable, expiry=o.expiry,
                              counterparty=o.counterparty, colour="0x" + o.colour.hex(),
-                             signed_json=signed.to_json(), status=D.ORDER_OPEN, received_at=now)
+                             signed_json=signed.to_json(), status=D.ORDER_OPEN, received_at=now,
+                             prefer=json.dumps(list(prefer)) if prefer else None)
             s.add(row)
             s.flush()
         log.info("order %s accepted: %s %s Wh @ %s for interval %s by %s", h[:10], o.side, o.amount_wh,
@@ -269,7 +280,8 @@ class Keeper:
             with self.db.session() as s:
                 rows = self.db.open_orders(s, iid)
             try:
-                batch = build_batch(iid, rows, self.mode, max_batch)
+                terms = MarketTerms.read(self.market, rows)  # the DAO may change them between intervals
+                batch = build_batch(iid, rows, self.mode, max_batch, terms)
             except BatchCheckFailed as err:  # never send a batch that breaks a money rule
                 self._set_interval(iid, state=D.IV_FAILED, error=str(err))
                 log.error("interval %s: pre-send check failed: %s", iid, err)
@@ -287,9 +299,10 @@ class Keeper:
                     return SettlementResult(iid, "waiting", error=str(err))
                 bad = culprits(self.w3, self.market, self.watt, batch, err)
                 if not bad:
-                    self._set_interval(iid, state=D.IV_FAILED, error=str(err))
-                    log.error("interval %s: simulation failed and no order to blame: %s", iid, err)
-                    return SettlementResult(iid, D.IV_FAILED, error=str(err), dropped=dropped)
+                    why = grid_shortfall(self.w3, self.market, self.watt, batch, terms) or str(err)
+                    self._set_interval(iid, state=D.IV_FAILED, error=why)
+                    log.error("interval %s: simulation failed and no order to blame: %s", iid, why)
+                    return SettlementResult(iid, D.IV_FAILED, error=why, dropped=dropped)
                 self._drop(bad)
                 dropped.update(bad)
                 for h, why in bad.items():
@@ -329,14 +342,16 @@ class Keeper:
             s.execute(delete(D.TradeRow).where(D.TradeRow.interval_id == iid))
             fills: dict[str, int] = {}
             pairs = list(zip(batch.get("trades", []), events, strict=False))
-            split = split_money((t[0], t[1], ev.args.wh, ev.args.pricePerKwh) for t, ev in pairs)
+            fees = batch.get("fees") or [0] * len(pairs)
+            split = split_money((t[0], t[1], ev.args.wh, ev.args.pricePerKwh, f)
+                                for (t, ev), f in zip(pairs, fees, strict=False))
             money = sum(split.paid.values())  # what the buyers paid: the chain's IntervalSettled.volume
-            for t, ev in pairs:
+            for (t, ev), fee in zip(pairs, fees, strict=False):
                 sell_h, buy_h, seller, buyer, wh, price, token = t
                 # TradeRow.money is the trade's value rounded down, for display; what each order
                 # moved is the floor/ceiling of its whole value (reports compute it from the rows)
                 s.add(D.TradeRow(interval_id=iid, seller=ev.args.seller, buyer=ev.args.buyer, sell_hash=sell_h,
-                                 buy_hash=buy_h, wh=ev.args.wh, price=str(ev.args.pricePerKwh),
+                                 buy_hash=buy_h, wh=ev.args.wh, price=str(ev.args.pricePerKwh), fee_per_kwh=str(fee),
                                  money=str(money_for(ev.args.wh, ev.args.pricePerKwh)),
                                  payment_token=ev.args.paymentToken, tx_hash=txrow.tx_hash))
                 fills[sell_h] = fills.get(sell_h, 0) + ev.args.wh

@@ -16,6 +16,12 @@ def test_limits_inside_grid_band_and_crossing(hour):
     assert GRID.feed_in_price <= sell < buy <= GRID.retail_price
 
 
+def test_noon_sellers_ask_feed_in_and_evening_buyers_bid_retail():
+    """The grid participant takes the noon surplus at feed-in and covers the evening peak at retail."""
+    assert limit_prices(12.0, GRID)[1] == GRID.feed_in_price
+    assert limit_prices(19.0, GRID)[0] == GRID.retail_price
+
+
 def test_noon_is_cheaper_than_evening():
     assert limit_prices(12.5, GRID)[0] < limit_prices(19.0, GRID)[0]
 

@@ -19,7 +19,22 @@ pragma solidity ^0.8.24;
 ///      — issue 16.) Buyers therefore pay at least what sellers receive; the difference, under one
 ///      base unit per order, is the rounding dust: it stays in the market, is added to
 ///      `roundingDust[token]` (`RoundingDustKept`) and only PARAMETER_ROLE (the DAO) can send it out
-///      with `sweepRoundingDust`. No party pays a fee.
+///      with `sweepRoundingDust`.
+///
+///      The grid (issue 18): the utility is a participant of every interval when the DAO has set
+///      `setGrid`. It stands behind the book with a bid at its feed-in price and an offer at its
+///      retail price, without limit: a trade whose sell or buy index is `GRID` (0xffff, never an
+///      order index) trades with it. The grid buys at most at `feedInPrice` (the seller's WATT is
+///      burnt: the energy left the co-op; the grid's account pays), sells at least at
+///      `retailPrice` (WATT is minted to the buyer: the energy came from outside; the grid's account
+///      is paid). Its money is rounded like one order's. Energy drawn beyond the WATT an owner held
+///      (the MeterRegistry's energy debt) is paid with `payEnergyDebt` at the retail price.
+///
+///      Network fee (optional, per payment token): the buyer of a trade between two households pays
+///      `perKwh` (`intraFeederPerKwh` when both makers are in the same feeder, `feederOf`) on top of
+///      the price, to `networkFeePayee`; `price + fee` must be within the buyer's limit. Trades with
+///      the grid pay none (its tariffs include the network). Each buy order's fee is rounded down
+///      once (`floor(Σ wh × fee / 1000)`), its payment (price and fee) up.
 interface IEnergyMarket {
     /// @notice A maker's signed order (EIP-712 primary type `Order`, domain "gridcoop"/"1").
     /// @param maker Account that signs and whose tokens move.
@@ -68,6 +83,18 @@ interface IEnergyMarket {
     event RoundingDustKept(address indexed token, uint256 amount);
     /// @notice Emitted when PARAMETER_ROLE sends the accumulated rounding dust of `token` to `to`.
     event RoundingDustSwept(address indexed token, address indexed to, uint256 amount);
+    /// @notice Emitted once per batch and token with the network fees its buyers paid to `payee`.
+    event NetworkFeesPaid(uint64 indexed intervalId, address indexed token, address indexed payee, uint256 amount);
+    /// @notice Emitted when energy debt of `owner` was paid by `payer` at the grid's retail price.
+    event EnergyDebtPaid(address indexed owner, address indexed payer, uint256 wh, uint256 pricePerKwh, uint256 amount);
+    /// @notice Emitted when the grid participant changes (`token` zero: no grid).
+    event GridSet(address account, address token, uint256 feedInPrice, uint256 retailPrice, address debtLedger);
+    /// @notice Emitted when the network fee of `token` changes.
+    event NetworkFeeSet(address indexed token, uint256 perKwh, uint256 intraFeederPerKwh);
+    /// @notice Emitted when the network fee payee changes.
+    event NetworkFeePayeeSet(address payee);
+    /// @notice Emitted when an account's feeder (location group) changes (zero: none).
+    event FeederSet(address indexed account, bytes32 feeder);
     /// @notice Emitted when a maker cancels an order on chain.
     event OrderCancelled(bytes32 indexed orderHash, address indexed maker);
     /// @notice Emitted when the payment-token allow-list changes.
@@ -137,6 +164,14 @@ interface IEnergyMarket {
     /// @notice Thrown when the market's balance of `token` after the pulls (or the payouts) is not
     ///         what the batch says: a fee-on-transfer or otherwise hostile token, or a bug.
     error MarketImbalancedBatch(address token, uint256 expected, uint256 actual);
+    /// @notice Thrown when a batch trades with the grid, or energy debt is paid, while no grid is set.
+    error MarketNoGrid();
+    /// @notice Thrown when a grid tariff has a zero retail price or a feed-in price above it.
+    error MarketInvalidTariff(uint256 feedInPrice, uint256 retailPrice);
+    /// @notice Thrown when an intra-feeder fee is above the fee, or a fee is set with no payee.
+    error MarketInvalidFee(uint256 perKwh, uint256 intraFeederPerKwh);
+    /// @notice Thrown when feeder lists differ in length.
+    error MarketLengthMismatch(uint256 accounts, uint256 feeders);
     /// @notice Thrown when someone other than the maker cancels an order.
     error MarketNotMaker(address caller, address maker);
     /// @notice Thrown when cancelling an order that is already cancelled.
@@ -149,13 +184,53 @@ interface IEnergyMarket {
     /// @param signatures One per order: 65-byte (r,s,v) or 64-byte EIP-2098 (r,vs) ECDSA for EOAs,
     ///        anything the wallet's `isValidSignature` accepts for ERC-1271 contracts.
     /// @param trades Packed trades: `sellIndex << 240 | buyIndex << 224 | wh << 128 | pricePerKwh`
-    ///        (indices 16 bits, wh 96 bits, price 128 bits).
+    ///        (indices 16 bits, wh 96 bits, price 128 bits); `GRID` (0xffff) as either index is
+    ///        a trade with the grid participant.
     function settle(
         uint64 intervalId,
         Order[] calldata orders,
         bytes[] calldata signatures,
         uint256[] calldata trades
     ) external;
+
+    /// @notice The grid participant (`token` zero: none).
+    struct GridTerms {
+        address account;
+        address token;
+        uint128 feedInPrice;
+        uint128 retailPrice;
+        address debtLedger;
+    }
+
+    /// @notice Set the grid participant (PARAMETER_ROLE): the utility's `account` (pays for what
+    ///         the grid buys, receives what it sells for and the energy debt payments), the allowed
+    ///         payment `token` its tariff is in (zero: no grid), its standing bid `feedInPrice` and
+    ///         offer `retailPrice` (base units per kWh; feed-in ≤ retail, retail > 0) and the energy
+    ///         debt ledger (the MeterRegistry; zero: debt cannot be paid here).
+    function setGrid(GridTerms calldata terms) external;
+
+    /// @notice Change only the grid's tariff (PARAMETER_ROLE: what a DAO vote usually changes).
+    function setGridTariff(uint128 feedInPrice, uint128 retailPrice) external;
+
+    /// @notice The grid participant.
+    function grid() external view returns (GridTerms memory);
+
+    /// @notice Set `token`'s network fee per kWh (PARAMETER_ROLE; intra-feeder ≤ fee; 0/0: none).
+    function setNetworkFee(address token, uint128 perKwh, uint128 intraFeederPerKwh) external;
+
+    /// @notice The network fee of `token`: `(perKwh, intraFeederPerKwh)`.
+    function networkFee(address token) external view returns (uint128 perKwh, uint128 intraFeederPerKwh);
+
+    /// @notice Set who receives the network fees (PARAMETER_ROLE; not zero, not the market).
+    function setNetworkFeePayee(address payee) external;
+
+    /// @notice Put `accounts` in `feeders` (PARAMETER_ROLE; zero: none).
+    function setFeeders(address[] calldata accounts, bytes32[] calldata feeders) external;
+
+    /// @notice Pay `wh` of `owner`'s energy debt at the grid's retail price (anyone may pay for
+    ///         anyone): `ceil(wh × retailPrice / 1000)` of the grid's token goes from the caller to
+    ///         the grid's account and the ledger clears `wh`. Returns the amount paid.
+    function payEnergyDebt(address owner, uint256 wh) external returns (uint256 amount);
 
     /// @notice Cancel `order` on chain; only its maker may. A cancelled order never settles.
     function cancelOrder(Order calldata order) external;

@@ -2,12 +2,13 @@
 pragma solidity ^0.8.24;
 
 import {IParticipantRegistry} from "./IMeterHooks.sol";
+import {IEnergyDebtLedger} from "./IEnergyDebtLedger.sol";
 
 /// @title IMeterRegistry
 /// @notice Registered smart meters and their signed 15-minute readings. Every WATT (and, through
 ///         the self-consumption hook, every C-REV) comes from a reading that a registered meter
 ///         signed with its own device key (EIP-712, domain "gridcoop"/"1").
-interface IMeterRegistry is IParticipantRegistry {
+interface IMeterRegistry is IParticipantRegistry, IEnergyDebtLedger {
     /// @notice What a meter measures, and so what it may report and what its readings do.
     /// @dev `Producer` and `Prosumer`: any balanced reading; export mints WATT, import burns it,
     ///      certified renewable self-consumption goes to the C-REV hook. `Consumer`: no generation
@@ -148,6 +149,9 @@ interface IMeterRegistry is IParticipantRegistry {
     event EnergyDebtRecorded(address indexed owner, bytes32 indexed meterId, uint64 shortfallWh, uint256 totalDebtWh);
     /// @notice The owner burnt WATT to pay down energy debt.
     event EnergyDebtRepaid(address indexed owner, uint256 amountWh, uint256 totalDebtWh);
+    /// @notice `settler` (DEBT_SETTLER_ROLE: the EnergyMarket, paid at the grid's retail price)
+    ///         cleared `amountWh` of the owner's energy debt.
+    event EnergyDebtSettled(address indexed owner, address indexed settler, uint256 amountWh, uint256 totalDebtWh);
     /// @notice The self-consumption hook reverted; the reading stays accepted.
     event SelfConsumptionHookFailed(bytes32 indexed meterId, uint64 indexed sequence, bytes reason);
     /// @notice The self-consumption hook was set (address(0) disables it).
@@ -200,5 +204,5 @@ interface IMeterRegistry is IParticipantRegistry {
     function getMeter(bytes32 meterId) external view returns (MeterInfo memory);
 
     /// @notice Energy (Wh) an owner drew from the public grid without holding WATT for it.
-    function energyDebtWh(address owner) external view returns (uint256);
+    function energyDebtWh(address owner) external view override returns (uint256);
 }

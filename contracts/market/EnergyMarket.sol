@@ -8,7 +8,10 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IEnergyMarket} from "../interfaces/IEnergyMarket.sol";
+import {IEnergyDebtLedger} from "../interfaces/IEnergyDebtLedger.sol";
+import {IWattToken} from "../interfaces/IWattToken.sol";
 
 /// @title EnergyMarket
 /// @notice Trustless batch settlement of signed WATT orders, one batch per 15-minute interval.
@@ -19,6 +22,11 @@ import {IEnergyMarket} from "../interfaces/IEnergyMarket.sol";
 ///      transfer per order), check the market received exactly that, pay out WATT to buyers and
 ///      money to sellers (one transfer per order), and check the market's balances are back where
 ///      they started plus the rounding dust, which is recorded per token for the DAO to sweep.
+///      The grid (trade index `GRID`) is one more order per side in those sums: WATT it sells is
+///      minted into the market at the pulls, WATT it buys is burnt from the market at the payouts,
+///      its account pays and is paid like a maker. Network fees are paid to their payee once per
+///      token and batch. The market holds WATT's MINTER_ROLE and BURNER_ROLE (for the grid only)
+///      and the MeterRegistry's DEBT_SETTLER_ROLE.
 contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -38,6 +46,13 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
     uint256 public constant INTERVAL_SECONDS = 900;
     /// @notice WATT base units per Wh (1 WATT = 1 kWh, 18 decimals).
     uint256 public constant WATT_PER_WH = 1e15;
+
+    /// @notice The trade index that stands for the grid participant (never an order index: a batch
+    ///         holds at most 65,535 orders, indices 0..65,534).
+    uint256 public constant GRID = 0xffff;
+    /// @notice The colour of the energy the grid sells (a buy order requiring another colour never
+    ///         trades with the grid).
+    bytes32 public constant GRID_COLOUR = "grid";
 
     uint8 internal constant SELL = 0;
     uint8 internal constant BUY = 1;
@@ -64,6 +79,21 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
     mapping(address token => bool) public paymentTokenAllowed;
     /// @inheritdoc IEnergyMarket
     mapping(address token => uint256) public roundingDust;
+    /// @notice Each account's feeder (location group; zero: none): trades inside one feeder pay the
+    ///         intra-feeder network fee.
+    mapping(address account => bytes32) public feederOf;
+    /// @notice Receives the network fees.
+    address public networkFeePayee;
+
+    struct NetworkFee {
+        uint128 perKwh;
+        uint128 intraFeederPerKwh;
+    }
+
+    /// @dev Network fee per payment token.
+    mapping(address token => NetworkFee) internal _networkFee;
+    /// @dev The grid participant (`token` zero: none).
+    GridTerms internal _grid;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE and PARAMETER_ROLE (the DAO after hand-over).
     /// @param watt_ The WATT token.
@@ -124,7 +154,85 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         IERC20(token).safeTransfer(to, amount);
     }
 
+    /// @inheritdoc IEnergyMarket
+    function setGrid(GridTerms calldata terms) external onlyRole(PARAMETER_ROLE) {
+        if (terms.token != address(0)) {
+            if (terms.account == address(0)) revert MarketZeroAddress();
+            if (terms.account == address(this)) revert MarketInvalidRecipient(terms.account);
+            if (!paymentTokenAllowed[terms.token]) revert MarketPaymentTokenNotAllowed(terms.token);
+            if (terms.retailPrice == 0 || terms.feedInPrice > terms.retailPrice) {
+                revert MarketInvalidTariff(terms.feedInPrice, terms.retailPrice);
+            }
+        }
+        _grid = terms;
+        emit GridSet(terms.account, terms.token, terms.feedInPrice, terms.retailPrice, terms.debtLedger);
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function setGridTariff(uint128 feedInPrice, uint128 retailPrice) external onlyRole(PARAMETER_ROLE) {
+        GridTerms memory g = _grid;
+        if (g.token == address(0)) revert MarketNoGrid();
+        if (retailPrice == 0 || feedInPrice > retailPrice) revert MarketInvalidTariff(feedInPrice, retailPrice);
+        (_grid.feedInPrice, _grid.retailPrice) = (feedInPrice, retailPrice);
+        emit GridSet(g.account, g.token, feedInPrice, retailPrice, g.debtLedger);
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function setNetworkFee(address token, uint128 perKwh, uint128 intraFeederPerKwh)
+        external
+        onlyRole(PARAMETER_ROLE)
+    {
+        if (intraFeederPerKwh > perKwh || (perKwh != 0 && networkFeePayee == address(0))) {
+            revert MarketInvalidFee(perKwh, intraFeederPerKwh);
+        }
+        _networkFee[token] = NetworkFee(perKwh, intraFeederPerKwh);
+        emit NetworkFeeSet(token, perKwh, intraFeederPerKwh);
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function setNetworkFeePayee(address payee) external onlyRole(PARAMETER_ROLE) {
+        if (payee == address(0)) revert MarketZeroAddress();
+        if (payee == address(this)) revert MarketInvalidRecipient(payee);
+        networkFeePayee = payee;
+        emit NetworkFeePayeeSet(payee);
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function setFeeders(address[] calldata accounts, bytes32[] calldata feeders) external onlyRole(PARAMETER_ROLE) {
+        if (accounts.length != feeders.length) revert MarketLengthMismatch(accounts.length, feeders.length);
+        for (uint256 i; i < accounts.length; ++i) {
+            feederOf[accounts[i]] = feeders[i];
+            emit FeederSet(accounts[i], feeders[i]);
+        }
+    }
+
+    // ------------------------------------------------------------------ energy debt
+
+    /// @inheritdoc IEnergyMarket
+    function payEnergyDebt(address owner, uint256 wh) external nonReentrant returns (uint256 amount) {
+        GridTerms memory g = _grid;
+        if (g.token == address(0) || g.debtLedger == address(0)) revert MarketNoGrid();
+        // Rounded up: paying in many small parts never costs the grid a base unit.
+        amount = Math.mulDiv(wh, g.retailPrice, 1000, Math.Rounding.Ceil);
+        // The ledger refuses 0 and more than is owed (MeterRepayExceedsDebt) before anything moves.
+        // slither-disable-next-line unused-return -- the remaining debt is in the ledger's own event
+        IEnergyDebtLedger(g.debtLedger).settleEnergyDebt(owner, wh);
+        emit EnergyDebtPaid(owner, msg.sender, wh, g.retailPrice, amount);
+        if (amount != 0) IERC20(g.token).safeTransferFrom(msg.sender, g.account, amount);
+    }
+
     // ------------------------------------------------------------------ views
+
+    /// @inheritdoc IEnergyMarket
+    function grid() external view returns (GridTerms memory) {
+        return _grid;
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function networkFee(address token) external view returns (uint128 perKwh, uint128 intraFeederPerKwh) {
+        NetworkFee memory f = _networkFee[token];
+        return (f.perKwh, f.intraFeederPerKwh);
+    }
 
     /// @inheritdoc IEnergyMarket
     function orderHash(Order calldata order) public view returns (bytes32) {
@@ -185,8 +293,8 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         settledIntervals[intervalId] = true;
         bytes32[] memory hashes = _verifyOrders(intervalId, orders, signatures);
         Totals memory tot = _applyTrades(intervalId, orders, hashes, trades);
-        _checkFills(intervalId, orders, hashes, tot.fillWh, tot.value);
-        uint256 volume = _moveTokens(orders, tot.fillWh, tot.value);
+        _checkFills(intervalId, orders, hashes, tot);
+        uint256 volume = _moveTokens(intervalId, orders, tot);
         emit IntervalSettled(intervalId, trades.length, tot.energy, volume);
     }
 
@@ -279,11 +387,25 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
     }
 
     /// @dev Per order index: Wh filled and value `Σ wh × price` (payment-token base units × 1000;
-    ///      `_checkFills` turns the value into the order's money). `energy` = Σ wh of all trades.
+    ///      `_checkFills` turns the value into the order's money; a buy order's value includes its
+    ///      network fee). Index n (= orders.length) is the grid selling, n + 1 the grid buying.
+    ///      `fee`: per buy order, `Σ wh × fee rate` (empty while no trade pays a fee).
+    ///      `energy` = Σ wh of all trades. `grid`: the grid's terms, read at its first trade.
     struct Totals {
         uint256[] fillWh;
         uint256[] value;
+        uint256[] fee;
         uint256 energy;
+        GridTerms grid;
+        bool gridRead;
+    }
+
+    /// @dev The network fee of the token last looked up (one read per token change in a batch).
+    struct FeeCache {
+        uint256 token;
+        uint256 perKwh;
+        uint256 intra;
+        bool read;
     }
 
     function _applyTrades(
@@ -292,54 +414,197 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         bytes32[] memory hashes,
         uint256[] calldata trades
     ) internal returns (Totals memory tot) {
-        tot.fillWh = new uint256[](orders.length);
-        tot.value = new uint256[](orders.length);
+        uint256 n = orders.length;
+        tot.fillWh = new uint256[](n + 2);
+        tot.value = new uint256[](n + 2);
+        FeeCache memory fc;
         for (uint256 t; t < trades.length; ++t) {
-            (uint256 si, uint256 bi, uint256 wh, uint256 price) = _checkTrade(orders, t, trades[t]);
-            _book(tot, si, bi, wh, price);
-            _emitTrade(intervalId, orders[si], orders[bi], wh, price, hashes[si], hashes[bi], t);
+            uint256 packed = trades[t];
+            if (packed >> 240 == GRID || (packed >> 224) & 0xffff == GRID) {
+                _gridTrade(intervalId, orders, hashes, tot, t, packed);
+                continue;
+            }
+            _orderTrade(intervalId, orders, hashes, tot, fc, t, packed);
         }
     }
 
+    /// @dev A trade between two orders: checked, its network fee within the buyer's limit, booked, logged.
+    function _orderTrade(
+        uint64 intervalId,
+        Order[] calldata orders,
+        bytes32[] memory hashes,
+        Totals memory tot,
+        FeeCache memory fc,
+        uint256 t,
+        uint256 packed
+    ) internal {
+        (uint256 si, uint256 bi) = _checkAndBook(orders, tot, fc, t, packed);
+        bytes32 id = _tradeId(hashes[si], hashes[bi], t);
+        Order calldata s = orders[si];
+        _emitTrade(intervalId, _word(s, _MAKER), _word(orders[bi], _MAKER), _word(s, _TOKEN), packed, id);
+    }
+
+    function _checkAndBook(
+        Order[] calldata orders,
+        Totals memory tot,
+        FeeCache memory fc,
+        uint256 t,
+        uint256 packed
+    ) internal view returns (uint256 si, uint256 bi) {
+        uint256 wh;
+        uint256 price;
+        (si, bi, wh, price) = _checkTrade(orders, t, packed);
+        uint256 rate = _feeRate(fc, orders[si], orders[bi]);
+        if (rate != 0) {
+            uint256 limit = _word(orders[bi], _LIMIT);
+            // price < 2^128 and rate < 2^128: no overflow
+            if (price + rate > limit) revert MarketLimitViolated(t, bi, price + rate, limit);
+        }
+        _book(tot, si, bi, wh, price, rate);
+    }
+
+    /// @dev The network fee per kWh of a trade between `s` and `b` (same payment token).
+    function _feeRate(FeeCache memory fc, Order calldata s, Order calldata b) internal view returns (uint256 rate) {
+        uint256 token = _word(s, _TOKEN);
+        if (!fc.read || token != fc.token) {
+            NetworkFee memory f = _networkFee[address(uint160(token))];
+            (fc.token, fc.perKwh, fc.intra, fc.read) = (token, f.perKwh, f.intraFeederPerKwh, true);
+        }
+        rate = fc.perKwh;
+        if (rate == fc.intra) return rate; // also: no fee at all
+        bytes32 feeder = feederOf[address(uint160(_word(s, _MAKER)))];
+        if (feeder != 0 && feeder == feederOf[address(uint160(_word(b, _MAKER)))]) rate = fc.intra;
+    }
+
+    /// @dev A trade with the grid: `GRID` as the sell index (the grid sells at `retailPrice` or
+    ///      more: WATT minted to the buyer) or as the buy index (the grid buys at `feedInPrice` or
+    ///      less: the seller's WATT burnt). No network fee: the grid's tariffs include the network.
+    function _gridTrade(
+        uint64 intervalId,
+        Order[] calldata orders,
+        bytes32[] memory hashes,
+        Totals memory tot,
+        uint256 t,
+        uint256 packed
+    ) internal {
+        if (!tot.gridRead) {
+            tot.grid = _grid;
+            tot.gridRead = true;
+        }
+        bool gridSells = packed >> 240 == GRID;
+        uint256 k = _checkGridTrade(orders, tot.grid, t, packed, gridSells);
+        uint256 wh = (packed >> 128) & type(uint96).max;
+        uint256 price = packed & type(uint128).max;
+        if (gridSells) _book(tot, orders.length, k, wh, price, 0);
+        else _book(tot, k, orders.length + 1, wh, price, 0);
+        _emitGridTrade(intervalId, orders[k], tot.grid, gridSells, packed, hashes[k], t);
+    }
+
+    /// @dev The checks of a trade with the grid; returns the index of the order it trades with.
+    function _checkGridTrade(
+        Order[] calldata orders,
+        GridTerms memory g,
+        uint256 t,
+        uint256 packed,
+        bool gridSells
+    ) internal pure returns (uint256 k) {
+        if (g.token == address(0)) revert MarketNoGrid();
+        k = gridSells ? (packed >> 224) & 0xffff : packed >> 240;
+        if (k >= orders.length) revert MarketOrderIndexOutOfRange(t); // GRID on both sides lands here too
+        Order calldata o = orders[k];
+        if (_word(o, _SIDE) != (gridSells ? BUY : SELL)) revert MarketSideMismatch(t);
+        if (_word(o, _TOKEN) != uint256(uint160(g.token))) revert MarketPaymentTokenMismatch(t);
+        if ((packed >> 128) & type(uint96).max == 0) revert MarketZeroTrade(t);
+        uint256 account = uint256(uint160(g.account));
+        if (_word(o, _MAKER) == account) revert MarketSelfTrade(t);
+        uint256 cp = _word(o, _COUNTERPARTY);
+        if (cp != 0 && cp != account) revert MarketCounterpartyMismatch(t, k);
+        uint256 price = packed & type(uint128).max;
+        uint256 limit = _word(o, _LIMIT);
+        if (gridSells) {
+            if (price < g.retailPrice) revert MarketLimitViolated(t, GRID, price, g.retailPrice);
+            if (price > limit) revert MarketLimitViolated(t, k, price, limit);
+            uint256 colour = _word(o, _COLOUR);
+            if (colour != 0 && colour != uint256(GRID_COLOUR)) revert MarketColourMismatch(t);
+        } else {
+            if (price > g.feedInPrice) revert MarketLimitViolated(t, GRID, price, g.feedInPrice);
+            if (price < limit) revert MarketLimitViolated(t, k, price, limit);
+        }
+    }
+
+    /// @dev `Trade` for a trade with the grid: the grid's account as seller or buyer, its side's
+    ///      hash zero in the trade id.
+    function _emitGridTrade(
+        uint64 intervalId,
+        Order calldata o,
+        GridTerms memory g,
+        bool gridSells,
+        uint256 packed,
+        bytes32 h,
+        uint256 t
+    ) internal {
+        uint256 maker = _word(o, _MAKER);
+        uint256 account = uint256(uint160(g.account));
+        _emitTrade(
+            intervalId,
+            gridSells ? account : maker,
+            gridSells ? maker : account,
+            uint256(uint160(g.token)),
+            packed,
+            gridSells ? _tradeId(0, h, t) : _tradeId(h, 0, t)
+        );
+    }
+
     /// @dev Money is not divided per trade: a trade adds its exact value `wh × price` to both
-    ///      orders, and `_checkFills` rounds each order's sum once. (Rounding per trade let a keeper
-    ///      split a sale into trades that each round to zero — issue 16.)
-    function _book(Totals memory tot, uint256 si, uint256 bi, uint256 wh, uint256 price) internal pure {
+    ///      orders (the buyer's plus `wh × rate`, its network fee), and `_checkFills` rounds each
+    ///      order's sum once. (Rounding per trade let a keeper split a sale into trades that each
+    ///      round to zero — issue 16.)
+    function _book(Totals memory tot, uint256 si, uint256 bi, uint256 wh, uint256 price, uint256 rate)
+        internal
+        pure
+    {
         unchecked {
-            // wh < 2^96 and price < 2^128, so the product fits in 224 bits; each sum has at most
-            // maxBatchSize (< 2^16) terms below 2^224: no overflow.
+            // wh < 2^96 and price, rate < 2^128, so each product fits in 224 bits; each sum has at
+            // most maxBatchSize (< 2^16) terms below 2^225: no overflow.
             uint256 v = wh * price;
             tot.fillWh[si] += wh;
             tot.fillWh[bi] += wh;
             tot.value[si] += v;
-            tot.value[bi] += v;
             tot.energy += wh;
+            if (rate == 0) {
+                tot.value[bi] += v;
+            } else {
+                uint256 f = wh * rate;
+                tot.value[bi] += v + f;
+                if (tot.fee.length == 0) tot.fee = new uint256[](tot.value.length);
+                tot.fee[bi] += f;
+            }
         }
     }
 
-    /// @dev Emits `Trade` with `tradeId = keccak256(abi.encode(sellHash, buyHash, t))`, both
-    ///      hashed and logged from scratch memory past the free-memory pointer (nothing allocated,
-    ///      so memory does not grow with the batch). Same log as `emit Trade(...)`.
-    function _emitTrade(
-        uint64 intervalId,
-        Order calldata s,
-        Order calldata b,
-        uint256 wh,
-        uint256 price,
-        bytes32 sellHash,
-        bytes32 buyHash,
-        uint256 t
-    ) internal {
-        bytes32 topic = Trade.selector;
-        uint256 seller = _word(s, _MAKER);
-        uint256 buyer = _word(b, _MAKER);
-        uint256 token = _word(s, _TOKEN);
+    /// @dev `keccak256(abi.encode(sellHash, buyHash, t))` (the grid's side hashes as zero), hashed
+    ///      in scratch memory past the free-memory pointer (nothing allocated).
+    function _tradeId(bytes32 sellHash, bytes32 buyHash, uint256 t) internal pure returns (bytes32 id) {
         assembly ("memory-safe") {
             let p := mload(0x40)
             mstore(p, sellHash)
             mstore(add(p, 0x20), buyHash)
             mstore(add(p, 0x40), t)
-            let tradeId := keccak256(p, 0x60)
+            id := keccak256(p, 0x60)
+        }
+    }
+
+    /// @dev Emits `Trade` (Wh and price from the packed trade), logged from scratch memory past the
+    ///      free-memory pointer (nothing allocated, so memory does not grow with the batch). Same
+    ///      log as `emit Trade(...)`.
+    function _emitTrade(uint64 intervalId, uint256 seller, uint256 buyer, uint256 token, uint256 packed, bytes32 tradeId)
+        internal
+    {
+        bytes32 topic = Trade.selector;
+        uint256 wh = (packed >> 128) & type(uint96).max;
+        uint256 price = packed & type(uint128).max;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
             mstore(p, wh)
             mstore(add(p, 0x20), price)
             mstore(add(p, 0x40), token)
@@ -395,9 +660,10 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         uint64 intervalId,
         Order[] calldata orders,
         bytes32[] memory hashes,
-        uint256[] memory fillWh,
-        uint256[] memory value
+        Totals memory tot
     ) internal {
+        uint256[] memory fillWh = tot.fillWh;
+        uint256[] memory value = tot.value;
         uint256 filter = _cancelFilter[intervalId];
         for (uint256 i; i < orders.length; ++i) {
             uint256 f = fillWh[i];
@@ -439,6 +705,28 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
                 case 1 { mstore(slot, sub(div(total, 1000), div(prev, 1000))) }
                 default { mstore(slot, sub(div(add(total, 999), 1000), div(add(prev, 999), 1000))) }
             }
+            if (!sell && tot.fee.length != 0) _roundFee(tot.fee, i, h, already != 0);
+        }
+        // The grid is one order per side: selling it receives the floor, buying it pays the ceiling.
+        uint256 n = orders.length;
+        value[n] = value[n] / 1000;
+        value[n + 1] = (value[n + 1] + 999) / 1000; // < 2^241: no overflow
+    }
+
+    /// @dev A buy order's network fee rounded down once per order id, like its money: `fee[i]`
+    ///      (Σ wh × rate of copy i's trades) becomes `floor(F / 1000) - floor(P / 1000)`, P the fee
+    ///      of the earlier copies of the same id (transient slot `id ^ 1`, no other id of this batch
+    ///      short of inverting keccak256), F = P + fee[i]. (Rounded per copy, repeating a buy order
+    ///      in the batch turned the payee's fee into rounding dust.)
+    function _roundFee(uint256[] memory fee, uint256 i, bytes32 h, bool seen) internal {
+        assembly ("memory-safe") {
+            let slot := add(add(fee, 0x20), shl(5, i)) // i < orders.length < fee.length
+            let key := xor(h, 1)
+            let prev := 0
+            if seen { prev := tload(key) }
+            let total := add(prev, mload(slot)) // < 2^241: no overflow
+            tstore(key, total)
+            mstore(slot, sub(div(total, 1000), div(prev, 1000)))
         }
     }
 
@@ -459,24 +747,25 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         uint256 count;
     }
 
-    /// @dev Pulls, checks, pays out; `money[i]` is what order i pays (buy) or receives (sell). What
-    ///      the buyers paid beyond what the sellers received (the rounding dust of `_checkFills`)
-    ///      stays here, is added to `roundingDust` and the balances are checked against it.
-    ///      Returns the batch's volume: the money buyers paid.
-    function _moveTokens(Order[] calldata orders, uint256[] memory fillWh, uint256[] memory money)
+    /// @dev Pulls, checks, pays out; `tot.value[i]` is now what order i pays (buy) or receives
+    ///      (sell), the grid's at n and n + 1. What the buyers paid beyond what the sellers and the
+    ///      fee payee received (the rounding dust) stays here, is added to `roundingDust` and the
+    ///      balances are checked against it. Returns the batch's volume: the money buyers paid.
+    function _moveTokens(uint64 intervalId, Order[] calldata orders, Totals memory tot)
         internal
         returns (uint256 volume)
     {
-        (Flows memory fl, uint256 pulled) = _pullIn(orders, fillWh, money);
+        (Flows memory fl, uint256 pulled) = _pullIn(orders, tot);
         volume = pulled;
         for (uint256 k; k < fl.count; ++k) {
             uint256 bal = IERC20(fl.tokens[k]).balanceOf(address(this));
             uint256 expected = fl.before[k] + fl.net[k];
             if (bal != expected) revert MarketImbalancedBatch(fl.tokens[k], expected, bal);
         }
-        _payOut(orders, fillWh, money, fl);
+        _payOut(orders, tot, fl);
+        if (tot.fee.length != 0) _payFees(intervalId, orders, tot.fee, fl);
         // For a payment token, net[k] is now its dust; WATT (k = 0) keeps none: every Wh sold is
-        // bought. The balance must be exactly the dust above where it started.
+        // bought (the grid's purchases burnt). The balance must be exactly the dust above where it started.
         for (uint256 k; k < fl.count; ++k) {
             address token = fl.tokens[k];
             uint256 bal = IERC20(token).balanceOf(address(this));
@@ -490,21 +779,31 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         }
     }
 
-    /// @dev One pull per order with a fill: WATT from sellers, money from buyers.
-    function _pullIn(Order[] calldata orders, uint256[] memory fillWh, uint256[] memory money)
-        internal
-        returns (Flows memory fl, uint256 volume)
-    {
+    /// @dev The slot of payment `token` in `fl` (added, with its balance before, when new).
+    function _slot(Flows memory fl, address token) internal view returns (uint256 k) {
+        uint256 nt = fl.count;
+        k = _tokenSlot(fl.tokens, nt, token);
+        if (k == nt) {
+            fl.tokens[nt] = token;
+            fl.before[nt] = IERC20(token).balanceOf(address(this));
+            fl.count = nt + 1;
+        }
+    }
+
+    /// @dev One pull per order with a fill: WATT from sellers, money from buyers; the grid's WATT
+    ///      minted into the market, its payment pulled from its account.
+    function _pullIn(Order[] calldata orders, Totals memory tot) internal returns (Flows memory fl, uint256 volume) {
         uint256 n = orders.length;
+        uint256[] memory fillWh = tot.fillWh;
+        uint256[] memory money = tot.value;
         IERC20 w = watt;
-        address[] memory tokens = new address[](n + 1);
-        uint256[] memory net = new uint256[](n + 1);
-        fl.tokens = tokens;
-        fl.net = net;
+        fl.tokens = new address[](n + 1);
+        fl.net = new uint256[](n + 1);
         fl.before = new uint256[](n + 1);
-        tokens[0] = address(w);
+        fl.tokens[0] = address(w);
         fl.before[0] = w.balanceOf(address(this));
-        uint256 nt = 1;
+        fl.count = 1;
+        uint256[] memory net = fl.net;
         for (uint256 i; i < n; ++i) {
             uint256 f = fillWh[i];
             if (f == 0) continue;
@@ -516,12 +815,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
                 net[0] += f * WATT_PER_WH;
             } else {
                 address token = address(uint160(_word(o, _TOKEN)));
-                uint256 k = _tokenSlot(tokens, nt, token);
-                if (k == nt) {
-                    tokens[nt] = token;
-                    fl.before[nt] = IERC20(token).balanceOf(address(this));
-                    ++nt;
-                }
+                uint256 k = _slot(fl, token);
                 uint256 m = money[i];
                 // No zero-amount transfer (some tokens refuse them): a fill worth nothing moves no money.
                 // slither-disable-next-line arbitrary-send-erc20 -- maker signed this order (EIP-712/ERC-1271, _verifyOrders)
@@ -530,18 +824,30 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
                 volume += m;
             }
         }
-        fl.count = nt;
+        if (fillWh[n] != 0) {
+            // the grid sold: the energy came from outside the co-op
+            IWattToken(address(w)).mint(address(this), fillWh[n] * WATT_PER_WH);
+            net[0] += fillWh[n] * WATT_PER_WH;
+        }
+        if (fillWh[n + 1] != 0) {
+            // the grid bought: its account pays like a buyer (the DAO set it and its tariff)
+            uint256 k = _slot(fl, tot.grid.token);
+            uint256 m = money[n + 1];
+            // slither-disable-next-line arbitrary-send-erc20 -- the grid account set by PARAMETER_ROLE, at its own tariff
+            if (m != 0) IERC20(tot.grid.token).safeTransferFrom(tot.grid.account, address(this), m);
+            net[k] += m;
+            volume += m;
+        }
     }
 
-    /// @dev One payout per order with a fill: WATT to buyers, money to sellers.
-    function _payOut(Order[] calldata orders, uint256[] memory fillWh, uint256[] memory money, Flows memory fl)
-        internal
-    {
+    /// @dev One payout per order with a fill: WATT to buyers, money to sellers; the grid's
+    ///      purchase burnt, its sale paid to its account.
+    function _payOut(Order[] calldata orders, Totals memory tot, Flows memory fl) internal {
         uint256 n = orders.length;
+        uint256[] memory fillWh = tot.fillWh;
+        uint256[] memory money = tot.value;
         IERC20 w = watt;
         uint256[] memory net = fl.net;
-        address[] memory tokens = fl.tokens;
-        uint256 nt = fl.count;
         for (uint256 i; i < n; ++i) {
             uint256 f = fillWh[i];
             if (f == 0) continue;
@@ -551,14 +857,37 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
                 address token = address(uint160(_word(o, _TOKEN)));
                 uint256 m = money[i];
                 if (m != 0) IERC20(token).safeTransfer(maker, m);
-                // A sell order with a fill traded with a buy order in the same token, so the token
-                // has a slot (slot 1 when the batch has one payment token); per token, the sellers'
-                // floors never exceed the buyers' ceilings of the same total value, so this does not
-                // underflow.
-                net[nt == 2 ? 1 : _tokenSlot(tokens, nt, token)] -= m;
+                // A sell order with a fill traded with a buy order (or the grid) in the same token,
+                // so the token has a slot; per token, the sellers' floors never exceed the buyers'
+                // ceilings of the same total value, so this does not underflow.
+                net[fl.count == 2 ? 1 : _tokenSlot(fl.tokens, fl.count, token)] -= m;
             } else {
                 w.safeTransfer(maker, f * WATT_PER_WH);
             }
+        }
+        if (fillWh[n] != 0) {
+            uint256 m = money[n];
+            if (m != 0) IERC20(tot.grid.token).safeTransfer(tot.grid.account, m);
+            net[_tokenSlot(fl.tokens, fl.count, tot.grid.token)] -= m;
+        }
+        if (fillWh[n + 1] != 0) IWattToken(address(w)).burn(address(this), fillWh[n + 1] * WATT_PER_WH);
+    }
+
+    /// @dev The network fees: per buy order id `floor(fee / 1000)` (rounded in `_checkFills`),
+    ///      summed per token and paid to the payee once per token.
+    function _payFees(uint64 intervalId, Order[] calldata orders, uint256[] memory fee, Flows memory fl) internal {
+        uint256[] memory owed = new uint256[](fl.count);
+        for (uint256 i; i < orders.length; ++i) {
+            uint256 m = fee[i]; // rounded per order id in _checkFills
+            if (m != 0) owed[_tokenSlot(fl.tokens, fl.count, address(uint160(_word(orders[i], _TOKEN))))] += m;
+        }
+        address payee = networkFeePayee;
+        for (uint256 k = 1; k < fl.count; ++k) {
+            uint256 m = owed[k];
+            if (m == 0) continue;
+            fl.net[k] -= m; // fees are part of the buyers' ceilings, beyond what the sellers received
+            emit NetworkFeesPaid(intervalId, fl.tokens[k], payee, m);
+            IERC20(fl.tokens[k]).safeTransfer(payee, m);
         }
     }
 

@@ -7,6 +7,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {IWattToken} from "../interfaces/IWattToken.sol";
 import {ISelfConsumptionHook, IParticipantRegistry} from "../interfaces/IMeterHooks.sol";
 import {IMeterRegistry} from "../interfaces/IMeterRegistry.sol";
+import {IEnergyDebtLedger} from "../interfaces/IEnergyDebtLedger.sol";
 
 /// @title MeterRegistry
 /// @notice Registered smart meters and their EIP-712 signed 15-minute readings. An accepted
@@ -42,6 +43,8 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
     /// @notice Sets the interval length, tolerances, renewable colours and the hook.
     bytes32 public constant PARAMETER_ROLE = keccak256("PARAMETER_ROLE");
+    /// @notice Clears energy debt that was paid for (the EnergyMarket: at the grid's retail price).
+    bytes32 public constant DEBT_SETTLER_ROLE = keccak256("DEBT_SETTLER_ROLE");
 
     /// @notice EIP-712 type hash of `MeterReading` (must equal the SDK's definition).
     bytes32 public constant READING_TYPEHASH = keccak256(
@@ -322,6 +325,22 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
         emit EnergyDebtRepaid(msg.sender, amountWh, debt);
     }
 
+    /// @inheritdoc IEnergyDebtLedger
+    function settleEnergyDebt(address owner, uint256 amountWh)
+        external
+        nonReentrant
+        onlyRole(DEBT_SETTLER_ROLE)
+        returns (uint256 remainingWh)
+    {
+        uint256 debt = _debtWh[owner];
+        if (amountWh == 0 || amountWh > debt) revert MeterRepayExceedsDebt(amountWh, debt);
+        unchecked {
+            remainingWh = debt - amountWh; // amountWh ≤ debt
+        }
+        _debtWh[owner] = remainingWh;
+        emit EnergyDebtSettled(owner, msg.sender, amountWh, remainingWh);
+    }
+
     // ------------------------------------------------------------------ views
 
     /// @inheritdoc IMeterRegistry
@@ -359,7 +378,7 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
     }
 
     /// @inheritdoc IMeterRegistry
-    function energyDebtWh(address owner) external view returns (uint256) {
+    function energyDebtWh(address owner) external view override returns (uint256) {
         return _debtWh[owner];
     }
 

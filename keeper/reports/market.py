@@ -29,14 +29,16 @@ from ..settlement import rows_money
 from .amounts import exact, for_csv
 
 INTERVAL_COLUMNS = ["interval_id", "start", "state", "price_base_units", "volume_wh", "money_base_units",
-                    "rounding_dust_base_units", "trades", "orders", "gas_used", "gas_per_trade", "tx_hash"]
+                    "network_fees_base_units", "rounding_dust_base_units", "trades", "orders", "gas_used",
+                    "gas_per_trade", "tx_hash"]
 PARTICIPANT_COLUMNS = ["address", "sold_wh", "bought_wh", "received_base_units", "paid_base_units", "net_wh",
                        "net_money_base_units", "avg_sell_price_base_units", "avg_buy_price_base_units"]
 TRADE_COLUMNS = ["interval_id", "seller", "buyer", "wh", "price_base_units", "money_base_units",
                  "seller_received_base_units", "buyer_paid_base_units", "payment_token", "tx_hash"]
 #: Columns of token base units: Python ints (``object`` dtype), exact beyond 2^63.
 _UNITS = {"price_base_units", "money_base_units", "seller_received_base_units", "buyer_paid_base_units",
-          "received_base_units", "paid_base_units", "net_money_base_units", "rounding_dust_base_units"}
+          "received_base_units", "paid_base_units", "net_money_base_units", "rounding_dust_base_units",
+          "network_fees_base_units"}
 
 
 def _trade_rows(db: Database) -> list[TradeRow]:
@@ -79,12 +81,20 @@ def intervals_frame(db: Database) -> pd.DataFrame:
     which the sellers received all but ``rounding_dust_base_units`` (``price_base_units`` is None
     when nothing cleared)."""
     dust: dict[int, int] = {}
-    for t, got, paid in _with_shares(_trade_rows(db)):
+    fees: dict[int, int] = {}
+    rows = _trade_rows(db)
+    buy_interval = {t.buy_hash: t.interval_id for t in rows}
+    for h, f in rows_money(rows).fees.items():  # each buy order's network fee, rounded down once
+        fees[buy_interval[h]] = fees.get(buy_interval[h], 0) + f
+    for t, got, paid in _with_shares(rows):
         dust[t.interval_id] = dust.get(t.interval_id, 0) + paid - got
+    for iid, f in fees.items():
+        dust[iid] -= f
     with db.session() as s:
         rows = [(iv.interval_id, pd.Timestamp(iv.interval_id * 900, unit="s", tz="UTC"), iv.state,
                  None if iv.price is None else exact(iv.price),
-                 iv.volume_wh, exact(iv.money or 0), dust.get(iv.interval_id, 0), iv.n_trades, iv.n_orders,
+                 iv.volume_wh, exact(iv.money or 0), fees.get(iv.interval_id, 0), dust.get(iv.interval_id, 0),
+                 iv.n_trades, iv.n_orders,
                  iv.gas_used, (iv.gas_used / iv.n_trades) if iv.gas_used and iv.n_trades else None, iv.tx_hash)
                 for iv in s.scalars(select(IntervalRow).order_by(IntervalRow.interval_id))]
     return _frame(rows, INTERVAL_COLUMNS)
@@ -110,6 +120,29 @@ def participants_frame(db: Database) -> pd.DataFrame:
     for c in ("sold_wh", "bought_wh", "net_wh"):  # energy in Wh: int64 is safe
         df[c] = df[c].astype("int64")
     return df
+
+
+def grid_figures(db: Database, grid_account: str) -> dict[str, int]:
+    """What the grid participant (``grid_account``) traded in the market, exactly as the chain moved
+    it: ``sold_wh``/``paid_base_units`` (households bought from the grid and paid it),
+    ``bought_wh``/``received_base_units`` (the grid bought households' WATT and paid them), and the
+    trades between households (``local_wh``, ``local_paid_base_units``: what their buyers paid,
+    network fees included; ``local_received_base_units``: what their sellers received)."""
+    g = grid_account.lower()
+    out = dict.fromkeys(("sold_wh", "paid_base_units", "bought_wh", "received_base_units", "local_wh",
+                         "local_paid_base_units", "local_received_base_units"), 0)
+    for t, got, paid in _with_shares(_trade_rows(db)):
+        if t.seller.lower() == g:
+            out["sold_wh"] += t.wh
+            out["paid_base_units"] += paid
+        elif t.buyer.lower() == g:
+            out["bought_wh"] += t.wh
+            out["received_base_units"] += got
+        else:
+            out["local_wh"] += t.wh
+            out["local_paid_base_units"] += paid
+            out["local_received_base_units"] += got
+    return out
 
 
 def write_csv(db: Database, directory: str | Path) -> list[Path]:

@@ -4,6 +4,8 @@ figures are checked against the chain."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pandas as pd
 import pytest
 from web3 import Web3
@@ -51,10 +53,16 @@ def test_watt_supply_is_accepted_export_minus_burns(demo):
     watt = r["WattToken"]
     minted = sum(e["args"]["value"] for e in _logs(w3, watt, "Transfer") if e["args"]["from"] == ZERO)
     burnt = sum(e["args"]["value"] for e in _logs(w3, watt, "Transfer") if e["args"]["to"] == ZERO)
-    assert minted == int(hh["export_wh"].sum()) * WATT_PER_WH
-    debt = sum(r["MeterRegistry"].functions.energyDebtWh(a.address).call() for a in run.households.values())
+    trades = _logs(w3, r["EnergyMarket"], "Trade")
+    grid_sold = sum(e["args"]["wh"] for e in trades if e["args"]["seller"] == run.utility)
+    grid_bought = sum(e["args"]["wh"] for e in trades if e["args"]["buyer"] == run.utility)
+    assert grid_bought > 0, "the grid bought the noon surplus at feed-in"
+    # WATT enters by metered export and by the grid's sales; it leaves by import, battery losses
+    # and the grid's purchases; import beyond the owner's WATT is energy debt (no burn)
+    assert minted == (int(hh["export_wh"].sum()) + grid_sold) * WATT_PER_WH
+    debt = sum(e["args"]["shortfallWh"] for e in _logs(w3, r["MeterRegistry"], "EnergyDebtRecorded"))
     losses = sum(e["args"]["lossWh"] for e in _logs(w3, r["BatteryStorage"], "Discharged"))
-    assert burnt == (int(hh["import_wh"].sum()) - debt + losses) * WATT_PER_WH
+    assert burnt == (int(hh["import_wh"].sum()) - debt + losses + grid_bought) * WATT_PER_WH
     assert watt.functions.totalSupply().call() == minted - burnt
     assert minted > 0, "a sunny run mints WATT"
 
@@ -116,3 +124,43 @@ def test_regions_are_independent(demo):
     a, b = d.runs
     assert not set(a.region.addresses().values()) & set(b.region.addresses().values())
     assert a.region["LocalCurrency"].functions.symbol().call() != b.region["LocalCurrency"].functions.symbol().call()
+
+
+def test_grid_participant_and_energy_debt_settled_on_chain(demo):
+    """The utility bought the surplus at feed-in and was paid every Wh of energy debt at retail:
+    nothing is owed off chain, and the summary's money figures are the chain's to the base unit."""
+    d, out, _ = demo
+    run = d.runs[0]
+    w3, r, cfg = run.w3, run.region, run.cfg
+    market, registry, cur = r["EnergyMarket"], r["MeterRegistry"], r["LocalCurrency"]
+    dec = cfg.local_currency.decimals
+    feed_in, retail = int(cfg.grid.feed_in_price * 10**dec), int(cfg.grid.retail_price * 10**dec)
+    assert tuple(market.functions.grid().call()[:4]) == (run.utility, cur.address, feed_in, retail)
+    for a in run.households.values():
+        assert registry.functions.energyDebtWh(a.address).call() == 0
+    recorded = sum(e["args"]["shortfallWh"] for e in _logs(w3, registry, "EnergyDebtRecorded"))
+    paid = _logs(w3, market, "EnergyDebtPaid")
+    assert recorded > 0 and sum(e["args"]["wh"] for e in paid) == recorded
+    for e in paid:  # each payment: ceil(wh × retail / 1000) to the utility
+        assert e["args"]["amount"] == -(-e["args"]["wh"] * retail // 1000) and e["args"]["pricePerKwh"] == retail
+    trades = _logs(w3, market, "Trade")
+    for e in trades:  # the grid trades at its tariff: it buys at feed-in at most, sells at retail at least
+        if e["args"]["buyer"] == run.utility:
+            assert e["args"]["pricePerKwh"] <= feed_in
+        if e["args"]["seller"] == run.utility:
+            assert e["args"]["pricePerKwh"] >= retail
+    s = d.reports[0].summary
+    sym = cfg.local_currency.symbol
+    assert s["energy debt left (kWh)"] == 0
+    assert s["report checks (exact, against the chain)"] == "pass"
+    unit = Decimal(10) ** -dec
+    debt_money = sum(e["args"]["amount"] for e in paid)
+    assert s[f"energy debt paid to the grid ({sym})"] == debt_money * unit
+    # the utility's account: issued at the start, then paid debt and grid sales, paid for its purchases
+    issued = sum(e["args"]["value"] for e in _logs(w3, cur, "Transfer")
+                 if e["args"]["from"] == ZERO and e["args"]["to"] == run.utility)
+    balance = cur.functions.balanceOf(run.utility).call()
+    got = (s[f"paid to the grid in the market ({sym})"] - s[f"earned from the grid ({sym})"]) / unit + debt_money
+    assert balance - issued == got
+    assert s[f"savings of the co-op ({sym})"] == (s[f"bill at the utility alone ({sym})"]
+                                                  - s[f"bill in the co-op ({sym}, WATT left at feed-in)"])

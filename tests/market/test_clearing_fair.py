@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keeper.clearing import BookOrder, Fill, clear
-from keeper.settlement import BatchCheckFailed, check_money
+from keeper.settlement import NO_TERMS, BatchCheckFailed, check_money
 
 Z = "0x0000000000000000000000000000000000000000"
 NO_COLOUR = b"\x00" * 32
@@ -116,7 +116,7 @@ def make_book(rows, colours=True, counterparties=True):
     return out
 
 
-def check(book, r):
+def check(book, r, terms=None):
     by_id = {b.id: b for b in book}
     eq = equilibrium_interval(book)
     fills = r.fills()
@@ -147,7 +147,8 @@ def check(book, r):
         assert paid <= -(-fills[oid] * by_id[oid].limit_price // 1000)
     assert sum(split.paid.values()) == sum(split.received.values()) + split.dust
     # the keeper's pre-send check agrees
-    check_money(list(r.trades), {b.id: SimpleNamespace(limit_price=str(b.limit_price)) for b in book})
+    check_money(list(r.trades), {b.id: SimpleNamespace(limit_price=str(b.limit_price)) for b in book},
+                terms=terms or NO_TERMS)
     return volume
 
 
@@ -301,3 +302,107 @@ def test_keeper_refuses_an_order_limit_the_chain_cannot_carry():
 
     with pytest.raises(ValueError, match="max_order_wh"):
         Keeper(None, None, None, "sqlite://", max_order_wh=2**96)
+
+
+# --------------------------------------------------------------------------- the grid participant
+
+GRID_ACCOUNT = "0x6"
+TOKEN = "0x0000000000000000000000000000000000000007"
+
+
+def _rows(rows, colours=True):
+    """Stored-order stand-ins (what :meth:`MarketTerms.book` reads) for ``row`` tuples."""
+    out = []
+    for i, (side, maker, wh, price, colour, cp, seq) in enumerate(rows):
+        out.append(SimpleNamespace(hash=f"{i:03d}", maker=maker, side=side, amount_wh=wh, limit_price=str(price),
+                                   seq=seq, partially_fillable=True, payment_token=TOKEN,
+                                   colour="0x" + (colour if colours else NO_COLOUR).hex(),
+                                   counterparty=cp if cp != maker else Z, prefer=None))
+    return out
+
+
+def _terms(feed_in, retail, fee=0, intra=0, feeders=None):
+    from gridcoop_sdk.grid import GridTerms, NetworkFee
+    from keeper.settlement import MarketTerms
+
+    fees = {TOKEN.lower(): NetworkFee(fee, intra)} if fee else {}
+    return MarketTerms(GridTerms(GRID_ACCOUNT, TOKEN, feed_in, retail, Z), fees,
+                       {k.lower(): v for k, v in (feeders or {}).items()})
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(row, max_size=10), st.integers(1, 30), st.integers(1, 30))
+def test_the_grid_bounds_the_price_and_takes_what_neighbours_leave(rows, feed_in, spread):
+    """With the grid in the book every property of a plain book holds (the grid is two more orders),
+    the price lies in [feed-in, retail], every sell below feed-in is sold and every buy above retail
+    that may take grid energy is served — for makers on one side of the book (a maker on both sides
+    may be left with its own order across the price: it cannot trade with itself, and the uniform
+    price cannot be at the grid's bid and its offer at once). The last two hold for books without
+    colour or counterparty constraints: the price is chosen inside the equilibrium interval of the
+    unconstrained curves, where constraints may cost volume that a price outside it would not."""
+    retail = feed_in + spread
+    terms = _terms(feed_in, retail)
+    book = terms.book(_rows(rows))
+    r = clear(book)
+    check(book, r, terms)  # every constraint, grid included
+    stored = _rows([(*x[:4], NO_COLOUR, Z, x[6]) for x in rows], colours=False)
+    r = clear(terms.book(stored))
+    if not r.trades:
+        return
+    assert feed_in <= r.price <= retail
+    fills = r.fills()
+    sides: dict[str, set] = {}
+    for s in stored:
+        sides.setdefault(s.maker, set()).add(s.side)
+    for s in stored:
+        if len(sides[s.maker]) > 1:
+            continue
+        lim, f = int(s.limit_price), fills.get(s.hash, 0)
+        if s.side == "sell" and lim < feed_in:
+            assert f == s.amount_wh  # strictly in the money against the grid's bid: never left unsold
+        if s.side == "buy" and lim > retail:
+            assert f == s.amount_wh  # the grid's offer serves it in full
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(row, max_size=10), st.integers(1, 30), st.integers(2, 30), st.integers(0, 5), st.data())
+def test_network_fee_stays_inside_every_buyers_limit(rows, feed_in, spread, fee, data):
+    """Buyers' limits cover price and fee (intra-feeder or not), grid trades at its tariff, and the
+    money per order (fees included) passes the keeper's pre-send check exactly as the chain rounds."""
+    retail = feed_in + spread
+    fee = min(fee, spread - 1)
+    intra = data.draw(st.integers(0, fee))
+    feeders = {m: data.draw(st.sampled_from([b"", b"north", b"south"])).ljust(32, b"\0") for m in MAKERS}
+    feeders = {m: f for m, f in feeders.items() if f.strip(b"\0")}
+    terms = _terms(feed_in, retail, fee, intra, feeders)
+    stored = _rows(rows, colours=False)
+    by_hash = {s.hash: s for s in stored}
+    r = clear(terms.book(stored))
+    trades = [t._replace(price=terms.chain_price(t)) if t.sell_id == "grid:sell" else t for t in r.trades]
+    rates = [terms.fee_rate(t.payment_token, t.seller, t.buyer) for t in trades]
+    money = check_money(trades, by_hash, rates, terms)
+    for t, rate in zip(trades, rates, strict=True):
+        if t.sell_id == "grid:sell":
+            assert rate == 0 and t.price >= retail
+        elif t.buy_id == "grid:buy":
+            assert rate == 0 and t.price <= feed_in
+        else:
+            same = feeders.get(t.seller) is not None and feeders.get(t.seller) == feeders.get(t.buyer)
+            assert rate == (intra if same else fee)
+        if t.buy_id in by_hash:
+            assert t.price + rate <= int(by_hash[t.buy_id].limit_price)
+    assert sum(money.paid.values()) == sum(money.received.values()) + sum(money.fees.values()) + money.dust
+    assert money.dust >= 0
+
+
+def test_issue_example_surplus_goes_to_the_grid_at_feed_in():
+    stored = _rows([("sell", "0xA", 1000, 10, NO_COLOUR, Z, 0), ("sell", "0xB", 500, 25, NO_COLOUR, Z, 0),
+                    ("buy", "0xC", 200, 30, NO_COLOUR, Z, 0)])
+    r = clear(_terms(10, 40).book(stored))
+    assert r.price == 10 and r.fills() == {"000": 1000, "002": 200, "grid:buy": 800}
+
+
+def test_solar_buyer_is_not_served_by_the_grid():
+    stored = _rows([("buy", "0xC", 200, 50, SOLAR, Z, 0), ("buy", "0xD", 100, 50, NO_COLOUR, Z, 0)])
+    r = clear(_terms(10, 40).book(stored))
+    assert r.fills() == {"001": 100, "grid:sell": 100}

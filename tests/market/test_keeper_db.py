@@ -28,10 +28,10 @@ def _diff(db: D.Database) -> list:
 
 def test_migrating_an_empty_database_gives_exactly_the_models_schema(db_url):
     out = CliRunner().invoke(main, ["keeper", "db", "upgrade", "--db", db_url])
-    assert out.exit_code == 0 and "schema empty -> 0002" in out.output, out.output
+    assert out.exit_code == 0 and "schema empty -> 0003" in out.output, out.output
     db = D.Database(db_url, migrate=False)
     try:
-        assert db.current_revision() == D.Database.head_revision() == "0002"
+        assert db.current_revision() == D.Database.head_revision() == "0003"
         assert _diff(db) == []  # alembic's autogenerate finds nothing to change
         assert set(inspect(db.engine).get_table_names()) == set(D.Base.metadata.tables) | {"alembic_version"}
         out = CliRunner().invoke(main, ["keeper", "db", "current", "--db", db_url])
@@ -39,24 +39,38 @@ def test_migrating_an_empty_database_gives_exactly_the_models_schema(db_url):
     finally:
         db.dispose()
     db = D.Database(db_url)  # opening migrates to head again
-    assert db.current_revision() == "0002" and _diff(db) == []
+    assert db.current_revision() == "0003" and _diff(db) == []
     db.dispose()
 
 
-def test_a_database_from_before_migrations_is_stamped_and_upgraded(tmp_path):
+@pytest.mark.parametrize("made_by", ["release_without_prefer_and_fee", "release_with_prefer_and_fee"])
+def test_a_database_from_before_migrations_is_stamped_and_upgraded(tmp_path, made_by):
+    """Keeper databases were made with create_all before migrations existed, by releases with and
+    without the orders.prefer / trades.fee_per_kwh columns: both are stamped and upgraded, rows kept."""
     url = f"sqlite:///{tmp_path}/old.db"
-    engine = create_engine(url)
-    old = [t for name, t in D.Base.metadata.tables.items() if name != "settler_leases"]
-    D.Base.metadata.create_all(engine, tables=old)  # what Database() did before migrations
+    if made_by == "release_with_prefer_and_fee":
+        engine = create_engine(url)
+        D.Base.metadata.create_all(engine, tables=[t for n, t in D.Base.metadata.tables.items()
+                                                   if n != "settler_leases"])
+    else:  # exactly the first release's tables: migration 0001, then forget that it was a migration
+        D.Database(url, migrate=False).upgrade("0001")
+        engine = create_engine(url)
+        with engine.begin() as c:
+            c.execute(text("DROP TABLE alembic_version"))
     with engine.begin() as c:
         c.execute(text("INSERT INTO intervals (interval_id, state, volume_wh, money, n_orders, n_trades, updated_at) "
                        "VALUES (7, 'settled', 5, '9', 1, 1, 0)"))
+        c.execute(text("INSERT INTO trades (interval_id, seller, buyer, sell_hash, buy_hash, wh, price, money, "
+                       "payment_token, tx_hash" + (", fee_per_kwh" if made_by.endswith("with_prefer_and_fee") else "")
+                       + ") VALUES (7, 's', 'b', 'sh', 'bh', 5, '2', '0', 't', 'x'"
+                       + (", '0'" if made_by.endswith("with_prefer_and_fee") else "") + ")"))
     engine.dispose()
     db = D.Database(url)
     try:
-        assert db.current_revision() == "0002" and _diff(db) == []
+        assert db.current_revision() == "0003" and _diff(db) == []
         with db.session() as s:
             assert db.interval(s, 7, create=False).volume_wh == 5  # data kept
+            assert s.get(D.TradeRow, 1).fee_per_kwh == "0"
     finally:
         db.dispose()
 
