@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
+from eth_utils import to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .config import load_model
@@ -78,7 +79,7 @@ class NetworkFeeConfig(_Strict):
     def _addr(cls, v: str) -> str:
         if not _ADDRESS.match(v):
             raise ValueError("must be a 0x-prefixed 20-byte hex address")
-        return v
+        return to_checksum_address(v)
 
     @model_validator(mode="after")
     def _rates(self) -> NetworkFeeConfig:
@@ -109,7 +110,7 @@ class GridConfig(_Strict):
     def _addr(cls, v: str | None) -> str | None:
         if v is not None and not _ADDRESS.match(v):
             raise ValueError("must be a 0x-prefixed 20-byte hex address")
-        return v
+        return None if v is None else to_checksum_address(v)
 
     @model_validator(mode="after")
     def _spread(self) -> GridConfig:

@@ -417,7 +417,7 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
         uint256 n = orders.length;
         tot.fillWh = new uint256[](n + 2);
         tot.value = new uint256[](n + 2);
-        FeeCache memory fc;
+        FeeCache memory fc = FeeCache({token: 0, perKwh: 0, intra: 0, read: false});
         for (uint256 t; t < trades.length; ++t) {
             uint256 packed = trades[t];
             if (packed >> 240 == GRID || (packed >> 224) & 0xffff == GRID) {
@@ -715,13 +715,13 @@ contract EnergyMarket is IEnergyMarket, AccessControl, EIP712, ReentrancyGuardTr
 
     /// @dev A buy order's network fee rounded down once per order id, like its money: `fee[i]`
     ///      (Σ wh × rate of copy i's trades) becomes `floor(F / 1000) - floor(P / 1000)`, P the fee
-    ///      of the earlier copies of the same id (transient slot `id ^ 1`, no other id of this batch
+    ///      of the earlier copies of the same id (transient slot `id + 1`, no other id of this batch
     ///      short of inverting keccak256), F = P + fee[i]. (Rounded per copy, repeating a buy order
     ///      in the batch turned the payee's fee into rounding dust.)
     function _roundFee(uint256[] memory fee, uint256 i, bytes32 h, bool seen) internal {
         assembly ("memory-safe") {
             let slot := add(add(fee, 0x20), shl(5, i)) // i < orders.length < fee.length
-            let key := xor(h, 1)
+            let key := add(h, 1) // wraps only for the all-ones id
             let prev := 0
             if seen { prev := tload(key) }
             let total := add(prev, mload(slot)) // < 2^241: no overflow

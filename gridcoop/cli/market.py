@@ -1,5 +1,6 @@
 """``gridcoop market …``: a participant signs orders and sends them to the keeper, lists them,
-cancels them, and reads an interval's result. Prices are in the payment token's units per kWh
+cancels them, and reads an interval's result; shows the grid participant and the network fee, and
+pays energy debt. Prices are in the payment token's units per kWh
 (``--price 30`` = 30 SKC/kWh); the token's decimals are read from chain."""
 
 from __future__ import annotations
@@ -110,14 +111,18 @@ def market() -> None:
                    "(default: the region's local currency; or $GRIDCOOP_PAYMENT_TOKEN).")
 @click.option("--fill-or-kill", is_flag=True, help="All of the amount or nothing.")
 @click.option("--colour", default="", help="Sell: the source colour offered; buy: the colour required (e.g. solar).")
-@click.option("--counterparty", default=ZERO, metavar="ADDRESS", help="Trade only with this address.")
+@click.option("--counterparty", default=ZERO, metavar="ADDRESS",
+              help="Trade only with this address (signed: the chain refuses anyone else).")
+@click.option("--prefer", multiple=True, metavar="ADDRESS",
+              help="A preferred partner, best first (repeat, at most 16): matched first at the uniform price, "
+                   "the rest of the order through the open book (not signed: a preference, not a constraint).")
 @click.option("--expiry-minutes", type=click.IntRange(min=1), default=120, show_default=True,
               help="Order validity from now, in minutes.")
 @key_env_option(KEY_ENV, "the participant")
 @keeper_url_option
 @chain_options
-def order(side, amount, price, interval_text, token, fill_or_kill, colour, counterparty, expiry_minutes, key_env,
-          keeper_url, chain: Chain):
+def order(side, amount, price, interval_text, token, fill_or_kill, colour, counterparty, prefer, expiry_minutes,
+          key_env, keeper_url, chain: Chain):
     """Sign and submit an order: SIDE is buy or sell, AMOUNT energy like 1.5kWh, 1500Wh or 1500 (Wh).
 
     Example: `gridcoop market order buy 1.5kWh --price 30 --region sakura` (30 SKC/kWh, next interval).
@@ -132,6 +137,9 @@ def order(side, amount, price, interval_text, token, fill_or_kill, colour, count
         raise click.BadParameter("energy must be positive", param_hint="AMOUNT")
     if not Web3.is_address(counterparty):
         raise click.BadParameter(f"{counterparty!r} is not an address", param_hint="--counterparty")
+    for p in prefer:
+        if not Web3.is_address(p):
+            raise click.BadParameter(f"{p!r} is not an address", param_hint="--prefer")
     acct = account_from_env(key_env, "the participant")
     with KeeperClient(keeper_url) as c:
         h = c.health()
@@ -150,7 +158,7 @@ def order(side, amount, price, interval_text, token, fill_or_kill, colour, count
                   partially_fillable=not fill_or_kill, counterparty=Web3.to_checksum_address(counterparty),
                   colour=colour)
         signed = sign_order(o, acct.key, h["chain_id"], h["market"])
-        res = c.submit_order(signed)
+        res = c.submit_order(signed, prefer=[Web3.to_checksum_address(p) for p in prefer])
     click.echo(f"order {res['hash']} {side} {wh} Wh @ {tok.fmt(limit)}/kWh for interval {iid}: {res['status']}")
 
 
@@ -221,3 +229,64 @@ def results(interval_id, keeper_url, chain: Chain):
         click.echo(f"  {t['seller']} -> {t['buyer']} {t['wh']} Wh @ {tokens.fmt(tk, t['price'])}/kWh: seller receives "
                    f"{tokens.fmt(tk, t.get('seller_received', t['money']))}, buyer pays "
                    f"{tokens.fmt(tk, t.get('buyer_paid', t['money']))}")
+
+
+@market.command()
+@chain_options
+def grid(chain: Chain):
+    """Show the grid participant (the utility's account, its feed-in and retail prices) and the
+    network fee of the region's local currency. The DAO changes them (setGridTariff, setNetworkFee)."""
+    from gridcoop_sdk import grid as grid_sdk
+
+    market = chain.contract("EnergyMarket")
+    g = grid_sdk.grid_terms(market)
+    if not g.active:
+        click.echo("no grid participant: the market has no buyer or seller of last resort "
+                   "(the DAO sets one with setGrid)")
+    else:
+        tok = token_info(chain.w3, g.token)
+        click.echo(f"grid participant {g.account}: bids {tok.fmt(g.feed_in_price)}/kWh (feed-in), offers "
+                   f"{tok.fmt(g.retail_price)}/kWh (retail); energy debt paid at retail to it")
+    tok = payment_token(chain, None) if chain.region else None
+    if tok is not None:
+        fee = grid_sdk.network_fee(market, tok.address)
+        if fee.per_kwh:
+            payee = market.functions.networkFeePayee().call()
+            click.echo(f"network fee {tok.fmt(fee.per_kwh)}/kWh ({tok.fmt(fee.intra_feeder_per_kwh)}/kWh inside "
+                       f"a feeder), paid by buyers to {payee}")
+        else:
+            click.echo(f"no network fee in {tok.symbol}")
+
+
+@market.command("pay-debt")
+@click.option("--for", "owner", default=None, metavar="ADDRESS",
+              help="Whose energy debt to pay (default: your own account).")
+@click.option("--wh", type=click.IntRange(min=1), default=None, help="How much of it, in Wh (default: all).")
+@key_env_option(KEY_ENV, "the payer")
+@chain_options
+def pay_debt(owner, wh, key_env, chain: Chain):
+    """Pay energy debt (energy imported beyond the WATT held) at the grid's retail price, in its
+    token, to the utility. The payer needs that amount and an allowance for the market."""
+    from gridcoop_sdk import grid as grid_sdk
+
+    acct = account_from_env(key_env, "the payer")
+    owner = Web3.to_checksum_address(owner) if owner else acct.address
+    market, registry = chain.contract("EnergyMarket"), chain.contract("MeterRegistry")
+    debt = grid_sdk.energy_debt_wh(registry, owner)
+    if debt == 0:
+        click.echo(f"{owner} owes no energy debt")
+        return
+    g = grid_sdk.grid_terms(market)
+    if not g.active:
+        raise click.ClickException("the market has no grid participant: energy debt cannot be paid on chain")
+    amount_wh = debt if wh is None else wh
+    if amount_wh > debt:
+        raise click.BadParameter(f"{owner} owes {debt} Wh, not {amount_wh}", param_hint="--wh")
+    tok = token_info(chain.w3, g.token)
+    cost = grid_sdk.debt_payment(amount_wh, g.retail_price)
+    try:
+        rc = grid_sdk.pay_energy_debt(chain.w3, acct, market, owner, amount_wh)
+    except GridcoopError as exc:
+        raise click.ClickException(f"payment refused: {exc}") from exc
+    click.echo(f"paid {amount_wh} Wh of {owner}'s energy debt: {tok.fmt(cost)} to {g.account} "
+               f"(tx {rc['transactionHash'].hex()}); {debt - amount_wh} Wh left")

@@ -252,3 +252,54 @@ def test_no_http_log_lines_in_command_output(region, keeper_api):
     assert p.returncode == 0, p.stderr
     assert p.stdout.startswith("no orders") and "HTTP Request" not in p.stderr and "INFO" not in p.stderr, \
         (p.stdout, p.stderr)
+
+
+def test_grid_participant_shown_and_energy_debt_paid_from_the_cli(region, w3):
+    """The example's utility is the grid participant; a consumer's import with no WATT becomes
+    energy debt, which `gridcoop market pay-debt` pays at retail to the utility, to the base unit."""
+    from gridcoop_sdk import grid as grid_sdk
+    from gridcoop_sdk.meters import submit_readings
+    from gridcoop_sdk.readings import Reading, ReadingSigner, meter_id
+
+    cfg = load_region("example")
+    r = _run(region, "market", "grid")
+    assert r.exit_code == 0, r.output
+    assert cfg.grid.account in r.output and "8 EXC/kWh (feed-in)" in r.output and "30 EXC/kWh (retail)" in r.output
+    assert "network fee 2 EXC/kWh (0.5 EXC/kWh inside a feeder)" in r.output
+    recs = region["records"]
+    registry = at(w3, "MeterRegistry", recs["example.MeterRegistry"]["address"])
+    market = at(w3, "EnergyMarket", recs["example.EnergyMarket"]["address"])
+    cur = at(w3, "LocalCurrency", recs["example.LocalCurrency"]["address"])
+    ex03 = cfg.household("ex03")  # a consumer: anvil account 4, its meter key anvil account 14
+    payer = next(a for a in ACCOUNTS if a.address.lower() == ex03.account.lower())
+    device = next(a for a in ACCOUNTS if a.address.lower() == ex03.meter_signer.lower())
+    r = _run(region, "market", "pay-debt", env={"GRIDCOOP_KEY": _hex(payer)})
+    assert r.exit_code == 0 and "owes no energy debt" in r.output
+    info = registry.functions.getMeter(meter_id("example:ex03:main")).call()
+    start = (max(info[-1], w3.eth.get_block("latest")["timestamp"]) // 900 + 1) * 900
+    w3.provider.make_request("evm_setNextBlockTimestamp", [start + 900])
+    w3.provider.make_request("evm_mine", [])
+    signed = ReadingSigner(device.key, w3.eth.chain_id, registry.address).sign(Reading(
+        meter_id("example:ex03:main"), 1, start, start + 900, 0, 700, 0, 700, 50_000))
+    submit_readings(w3, ACCOUNTS[0], registry, [signed])
+    assert grid_sdk.energy_debt_wh(registry, payer.address) == 700
+    # the payer has no EXC yet: refused with the reason, nothing changes
+    r = _run(region, "market", "pay-debt", env={"GRIDCOOP_KEY": _hex(payer)})
+    _one_line_error(r, "payment refused")
+    assert grid_sdk.energy_debt_wh(registry, payer.address) == 700
+    # the example's currency is issued by its admin, the DAO treasury (as a passed proposal would)
+    treasury = recs["example.Treasury"]["address"]
+    w3.provider.make_request("anvil_impersonateAccount", [treasury])
+    w3.provider.make_request("anvil_setBalance", [treasury, hex(10**18)])
+    w3.eth.send_transaction({"from": treasury, "to": cur.address,
+                             "data": cur.functions.issue(payer.address, 100 * 10**18)._encode_transaction_data()})
+    w3.provider.make_request("anvil_stopImpersonatingAccount", [treasury])
+    from gridcoop_sdk.tx import send
+    send(w3, payer, cur.functions.approve(market.address, 2**256 - 1))
+    before = cur.functions.balanceOf(cfg.grid.account).call()
+    r = _run(region, "market", "pay-debt", "--wh", "300", env={"GRIDCOOP_KEY": _hex(payer)})
+    assert r.exit_code == 0 and "paid 300 Wh" in r.output and "9 EXC" in r.output and "400 Wh left" in r.output, r.output
+    r = _run(region, "market", "pay-debt", env={"GRIDCOOP_KEY": _hex(payer)})
+    assert r.exit_code == 0 and "400 Wh left" not in r.output and "0 Wh left" in r.output, r.output
+    assert grid_sdk.energy_debt_wh(registry, payer.address) == 0
+    assert cur.functions.balanceOf(cfg.grid.account).call() - before == 700 * 30 * 10**18 // 1000
