@@ -6,14 +6,17 @@
 The binaries are Debian's ``postgresql-15`` as ``make setup`` unpacks it into ``.tools/`` (no root
 needed, like ``mbpoll``), else ``$GRIDCOOP_PG_BINDIR``, else an installed ``/usr/lib/postgresql/*/bin``.
 ``initdb`` and ``postgres`` refuse to run as root: when this process is root, the server runs as the
-unprivileged ``nobody`` (``setpriv``) in a data directory it owns under the temp folder. The data
-directory is deleted when the server stops. Not durable by default (``fsync=off``): a test server.
+unprivileged ``nobody`` (``setpriv``) in a data directory it owns under ``/tmp``; if ``nobody`` cannot
+reach the binaries where they are (a checkout under a private home folder), they are copied once to a
+world-readable folder under ``/tmp`` first. The data directory is deleted when the server stops. Not
+durable by default (``fsync=off``): a test server.
 """
 
 from __future__ import annotations
 
 import atexit
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -44,6 +47,39 @@ def find_bindir() -> Path:
             return c
     raise GridcoopError("no PostgreSQL server binaries found (initdb, postgres): run `make setup` (it unpacks "
                         "Debian's postgresql-15 into .tools/) or set GRIDCOOP_PG_BINDIR")
+
+
+def _reachable_by(argv_prefix: list[str], path: Path) -> bool:
+    """Whether the user of ``argv_prefix`` (setpriv …) can execute ``path``."""
+    if not argv_prefix:
+        return True
+    r = subprocess.run([*argv_prefix, "/usr/bin/test", "-x", str(path)], capture_output=True, timeout=30)
+    return r.returncode == 0
+
+
+def public_copy(bindir: Path) -> Path:
+    """Copy the PostgreSQL installation around ``bindir`` (…/usr/lib/postgresql/N/{bin,lib} and
+    …/usr/share/postgresql/N, the layout postgres finds its files by) to a world-readable folder under
+    /tmp, once per source folder; return the copy's bindir."""
+    ver_dir = bindir.parent  # …/usr/lib/postgresql/15
+    usr = ver_dir.parents[2]  # …/usr
+    share = usr / "share" / "postgresql" / ver_dir.name
+    tag = hashlib.sha256(str(bindir.resolve()).encode()).hexdigest()[:12]
+    dest = Path("/tmp") / f"gridcoop-pgbin-{tag}"
+    target_bin = dest / "usr" / "lib" / "postgresql" / ver_dir.name / "bin"
+    if (target_bin / "postgres").is_file():
+        return target_bin
+    tmp = Path(tempfile.mkdtemp(prefix=f"gridcoop-pgbin-{tag}.", dir="/tmp"))
+    shutil.copytree(ver_dir, tmp / "usr" / "lib" / "postgresql" / ver_dir.name, symlinks=True)
+    if share.is_dir():
+        shutil.copytree(share, tmp / "usr" / "share" / "postgresql" / ver_dir.name, symlinks=True)
+    for d, _dirs, _files in os.walk(tmp):
+        os.chmod(d, 0o755)
+    try:
+        os.rename(tmp, dest)  # atomic: another process may have made the same copy meanwhile
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target_bin
 
 
 class PostgresServer:
@@ -80,7 +116,10 @@ class PostgresServer:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> PostgresServer:
-        self.base = Path(tempfile.mkdtemp(prefix="gridcoop-pg-"))
+        if not _reachable_by(self._as_user(), self.bindir / "postgres"):
+            self.bindir = public_copy(self.bindir)
+        # under /tmp (world-writable), not $TMPDIR: the unprivileged server user must reach it
+        self.base = Path(tempfile.mkdtemp(prefix="gridcoop-pg-", dir="/tmp" if os.geteuid() == 0 else None))
         self._chown(self.base)
         data = self.base / "data"
         r = subprocess.run([*self._as_user(), str(self.bindir / "initdb"), "-D", str(data), "-U", SUPERUSER,
