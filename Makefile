@@ -16,9 +16,12 @@ NPM_STAMP := node_modules/.installed
 # Debian's mbpoll (a Modbus client), unpacked into .tools/ without root, to check the meter
 # simulator against a third-party Modbus master (tests/meters/test_bridge_units.py); Debian's
 # Mosquitto 2.0 MQTT broker with the two libraries it links that a bare Debian lacks (ldd: libwrap,
-# libdlt), which the MQTT tests and `make bench-scale` start on loopback ports (.venv/bin/mosquitto).
+# libdlt), which the MQTT tests and `make bench-scale` start on loopback ports (.venv/bin/mosquitto);
+# and Debian's PostgreSQL 15 server (initdb, postgres), which the tests and benchmarks start on
+# loopback ports as an unprivileged user (gridcoop_sdk/postgres.py) to run the keeper's store on it.
+PG_BIN := .tools/root/usr/lib/postgresql/15/bin
 DEB_PACKAGES := mbpoll=1.4.11+dfsg-2 libmodbus5=3.1.6-2.1 \
-	mosquitto=2.0.11-1.2+deb12u2 libwrap0=7.6.q-32 libdlt2=2.18.8-6
+	mosquitto=2.0.11-1.2+deb12u2 libwrap0=7.6.q-32 libdlt2=2.18.8-6 postgresql-15=15.18-0+deb12u1
 DEB_STAMP := .tools/.installed
 ARTIFACTS := .build/__local__.json
 SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*' 2>/dev/null)
@@ -73,6 +76,9 @@ $(DEB_STAMP): Makefile $(PY_STAMP)
 	@test -x .tools/root/usr/sbin/mosquitto || { echo "mosquitto could not be downloaded from Debian (apt-get download $(DEB_PACKAGES))"; exit 1; }
 	@printf '#!/bin/sh\nLD_LIBRARY_PATH="%s/.tools/root/usr/lib/x86_64-linux-gnu" exec "%s/.tools/root/usr/sbin/mosquitto" "$$@"\n' "$(CURDIR)" "$(CURDIR)" > $(BIN)/mosquitto
 	@chmod +x $(BIN)/mosquitto
+	@test -x $(PG_BIN)/postgres -a -x $(PG_BIN)/initdb || { echo "PostgreSQL could not be downloaded from Debian (apt-get download $(DEB_PACKAGES))"; exit 1; }
+	@missing=$$(ldd $(PG_BIN)/postgres $(PG_BIN)/initdb | grep 'not found' | sort -u); [ -z "$$missing" ] || \
+	  { echo "PostgreSQL needs shared libraries this machine lacks (apt-get install them):"; echo "$$missing"; exit 1; }
 	@touch $@
 
 $(ARTIFACTS): $(SOURCES) ape-config.yaml | setup

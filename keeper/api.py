@@ -10,6 +10,7 @@ traces leave the server.
   dust, trades (each with ``seller_received``/``buyer_paid``: its share of what its orders moved
   on chain, which is rounded per order, not per trade), transaction
 - ``GET  /v1/health``
+- ``GET  /metrics``              Prometheus metrics (keeper/metrics.py; alert rules in docs/operations.md)
 
 Other components add routes through ``create_app(keeper, routers=[...])`` (e.g. a meter-reading
 relay ``POST /v1/readings``). :func:`serve_in_thread` runs uvicorn in-process (tests, demo).
@@ -26,7 +27,7 @@ from collections.abc import Sequence
 import uvicorn
 from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from web3 import Web3
@@ -34,6 +35,7 @@ from web3 import Web3
 from gridcoop_sdk.orders import OrderError, SignedOrder
 
 from . import db as D
+from .metrics import metrics_response
 from .service import Keeper, OrderRejected
 from .settlement import rows_money
 
@@ -201,6 +203,11 @@ def create_app(keeper: Keeper, *, routers: Sequence[APIRouter] = (), max_body_by
         log.exception("unexpected error: %s", exc)
         return _err(500, f"internal error ({type(exc).__name__})", None)
 
+    @app.get("/metrics", include_in_schema=False)
+    def metrics():
+        body, content_type = metrics_response()
+        return Response(content=body, media_type=content_type)
+
     app.include_router(orders_router(keeper))
     for r in routers:
         app.include_router(r)
@@ -229,7 +236,11 @@ def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int | None = No
     from gridcoop_sdk.chain import free_port
 
     port = port or free_port(host)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off")
+    from gridcoop_sdk.logs import json_logs_enabled
+
+    # with JSON logs, uvicorn's own loggers go through the root logger's JSON handler
+    extra = {"log_config": None} if json_logs_enabled() else {}
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off", **extra)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, name=f"keeper-api-{port}", daemon=True)

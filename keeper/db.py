@@ -11,12 +11,20 @@ Interval states::
       └─ no trades ─▶ empty              └─ reverted ─▶ failed (orders stay, re-cleared next time)
 
 A settlement that a reorg removed is put back to ``open`` and settled again.
+
+The schema is versioned with Alembic (``keeper/migrations``): :class:`Database` brings a database
+to the newest revision when it opens it (``migrate=False`` skips that; ``gridcoop keeper db
+upgrade`` does it by hand). A keeper database made before migrations existed (tables, no
+``alembic_version``) is stamped as the initial revision and upgraded from there.
+``settler_leases`` holds the fencing token of the one keeper allowed to settle (keeper/settler.py).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
@@ -28,9 +36,18 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: The revision that holds the schema as it was before migrations existed (create_all).
+INITIAL_REVISION = "0001"
+#: Key of the transaction-level advisory lock that serialises migrations on PostgreSQL.
+MIGRATION_LOCK_KEY = 0x6772_6964_636F_6F70  # "gridcoop"
 
 ORDER_OPEN = "open"
 ORDER_CANCELLED = "cancelled"
@@ -118,27 +135,91 @@ class TradeRow(Base):
     tx_hash: Mapped[str] = mapped_column(String(66))
 
 
-class Database:
-    """Engine + session factory; ``with db.session() as s:`` commits on success."""
+class SettlerLeaseRow(Base):
+    """Who may settle a market: ``epoch`` is the fencing token, raised by every keeper that takes over."""
 
-    def __init__(self, url: str = "sqlite:///keeper.db") -> None:
+    __tablename__ = "settler_leases"
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[float] = mapped_column(Float)
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` / ``postgres://`` → psycopg 3 (the `postgres` extra), not SQLAlchemy's psycopg2."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Database:
+    """Engine + session factory; ``with db.session() as s:`` commits on success.
+
+    ``with db.settle_session() as s:`` is the same, but first runs ``db.fence(s)`` (set by the keeper's
+    settler lock) in that transaction: a keeper that lost the right to settle cannot record
+    settlement state."""
+
+    def __init__(self, url: str = "sqlite:///keeper.db", *, migrate: bool = True) -> None:
         kw: dict = {}
-        if url.startswith(("postgresql://", "postgres://")):
-            # psycopg 3 (the `postgres` extra), not SQLAlchemy's default psycopg2
-            url = "postgresql+psycopg://" + url.split("://", 1)[1]
-        if url.startswith("sqlite"):
-            kw["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        url = normalize_url(url)
         self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.is_postgres = url.startswith("postgresql")
+        if self.is_sqlite:
+            kw["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            if url in ("sqlite://", "sqlite:///:memory:"):
+                kw["poolclass"] = StaticPool  # one in-memory database shared by every session
+        else:
+            kw["pool_pre_ping"] = True  # a database server restart must not break the next request
         self.engine = create_engine(url, **kw)
-        if url.startswith("sqlite"):
+        if self.is_sqlite:
             @event.listens_for(self.engine, "connect")
             def _pragmas(conn, _record):  # durable and concurrent enough for a keeper
                 cur = conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=FULL")
                 cur.close()
-        Base.metadata.create_all(self.engine)
+        self.fence: Callable[[Session], None] | None = None
+        self.on_dispose: list[Callable[[], None]] = []
+        if migrate:
+            self.upgrade()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    # ------------------------------------------------------------------ migrations
+    def alembic_config(self, connection=None):
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        cfg.attributes["connection"] = connection
+        return cfg
+
+    def current_revision(self) -> str | None:
+        from alembic.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    @staticmethod
+    def head_revision() -> str:
+        from alembic.script import ScriptDirectory
+
+        return _head(ScriptDirectory(str(MIGRATIONS)))
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision`` (Alembic). On PostgreSQL one keeper migrates at a time
+        (transaction-level advisory lock; the DDL is transactional)."""
+        from alembic import command
+
+        with self.engine.begin() as conn:
+            if self.is_postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+            tables = set(inspect(conn).get_table_names())
+            cfg = self.alembic_config(conn)
+            if "alembic_version" not in tables and "intervals" in tables:
+                command.stamp(cfg, INITIAL_REVISION)  # made by create_all before migrations existed
+            command.upgrade(cfg, revision)
 
     @contextmanager
     def session(self):
@@ -151,6 +232,14 @@ class Database:
             raise
         finally:
             s.close()
+
+    @contextmanager
+    def settle_session(self):
+        """A session for recording settlement state: checks the settler's fencing token first."""
+        with self.session() as s:
+            if self.fence is not None:
+                self.fence(s)
+            yield s
 
     def interval(self, s: Session, iid: int, *, create: bool = True) -> IntervalRow | None:
         row = s.get(IntervalRow, iid)
@@ -165,4 +254,16 @@ class Database:
                                                      OrderRow.status == ORDER_OPEN).order_by(OrderRow.seq)))
 
     def dispose(self) -> None:
+        for release in self.on_dispose:
+            release()
+        self.on_dispose.clear()
         self.engine.dispose()
+
+
+_HEADS: dict[str, str] = {}
+
+
+def _head(script) -> str:
+    if "head" not in _HEADS:
+        _HEADS["head"] = script.get_current_head()
+    return _HEADS["head"]

@@ -29,6 +29,8 @@ from gridcoop_sdk.exceptions import GridcoopError, NodeUnreachableError, Transac
 from gridcoop_sdk.meters import relay_readings
 from gridcoop_sdk.readings import ReadingError, SignedReading
 
+from . import metrics as M
+
 log = logging.getLogger("keeper.relay")
 
 MAX_BATCH = 500
@@ -102,6 +104,9 @@ def readings_router(w3: Web3, account: LocalAccount, registry: Contract, *, max_
         problem = check_body(body, w3.eth.chain_id, registry.address, max_batch)
         if problem is not None:
             field_name, message = problem
+            M.RELAY_BATCHES.labels("bad_request").inc()
+            n = len(body["readings"]) if isinstance(body, dict) and isinstance(body.get("readings"), list) else 1
+            M.RELAY_READINGS.labels("refused", "bad_" + field_name.rsplit(".", 1)[-1].split("[")[0]).inc(n)
             return JSONResponse(status_code=400, content={"error": message, "field": field_name})
         try:
             with lock:
@@ -109,16 +114,24 @@ def readings_router(w3: Web3, account: LocalAccount, registry: Contract, *, max_
         except ReadingError as exc:
             return JSONResponse(status_code=400, content={"error": str(exc), "field": "readings"})
         except NodeUnreachableError as exc:
+            M.RELAY_BATCHES.labels("node_down").inc()
             return JSONResponse(status_code=503, content={"error": str(exc), "field": None})
         except TransactionFailed as exc:
+            M.RELAY_BATCHES.labels("tx_failed").inc()
             log.error("relay transaction failed: %s", exc)
             return JSONResponse(status_code=502, content={"error": str(exc), "field": None})
         except GridcoopError as exc:
             return JSONResponse(status_code=400, content={"error": str(exc), "field": "readings"})
         except (ConnectionError, TimeoutError, OSError) as exc:  # web3's HTTP errors are OSErrors
+            M.RELAY_BATCHES.labels("node_down").inc()
             log.warning("relay: node unreachable: %s", str(exc).splitlines()[0][:200] if str(exc) else exc)
             return JSONResponse(status_code=503, content={"error": f"node unreachable: {type(exc).__name__}",
                                                           "field": None})
+        M.RELAY_BATCHES.labels("ok").inc()
+        M.RELAY_READINGS.labels("accepted", "").inc(len(answer["accepted"]))
+        M.RELAY_READINGS.labels("duplicate", "").inc(len(answer["duplicates"]))
+        for r in answer["rejected"]:
+            M.RELAY_READINGS.labels("refused", str(r.get("reason", ""))[:64]).inc()
         log.info("relayed %d readings: %d accepted, %d duplicates, %d refused",
                  len(body.get("readings", [])), len(answer["accepted"]), len(answer["duplicates"]),
                  len(answer["rejected"]))

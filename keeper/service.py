@@ -10,6 +10,10 @@ Crash safety: the interval's state and its signed transaction are in the databas
 transaction is broadcast; on restart an interval in ``sending`` is finished (the same bytes are
 re-sent, or the receipt is found), never cleared and sent again. A settlement that disappears from
 the chain (reorg) is detected by :meth:`Keeper.check_reorgs` and settled again.
+
+One settler at a time (:mod:`keeper.settler`): on SQLite one keeper per database file (a second
+refuses to start); on PostgreSQL any number of keepers serve the API and exactly one of them, the
+holder of the market's advisory lock, settles — the others stand by and take over if it dies.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from gridcoop_sdk.orders import SignedOrder, colour_name, money_for, payment_for
 from gridcoop_sdk.units import WATT_PER_WH
 
 from . import db as D
+from . import metrics as M
 from .clearing import MODES, UNIFORM
 from .clock import Clock
 from .settlement import (
@@ -45,6 +50,7 @@ from .settlement import (
     rows_money,
     simulate,
 )
+from .settler import settler_lock
 from .txmanager import TxManager
 
 log = logging.getLogger("gridcoop.keeper")
@@ -90,6 +96,13 @@ class Keeper:
         self.w3, self.account, self.market, self.clock, self.mode = w3, account, market, clock, mode
         self.db = D.Database(db_url)
         self.chain_id = w3.eth.chain_id
+        try:
+            self.settler = settler_lock(self.db, self.chain_id, market.address, on_change=self._settler_changed)
+            if self.settler.epoch is not None:  # SQLite: held from the start
+                self._settler_changed(True)
+        except BaseException:
+            self.db.dispose()
+            raise
         self.max_order_wh, self.max_price = max_order_wh, max_price
         self.receipt_timeout = receipt_timeout
         self.poll_interval = poll_interval
@@ -105,10 +118,25 @@ class Keeper:
     def closes_at(self, interval_id: int) -> int:
         return int(self.market.functions.closesAt(interval_id).call())
 
+    def _settler_changed(self, held: bool) -> None:
+        M.IS_SETTLER.set(1 if held else 0)
+        if held:
+            M.SETTLER_EPOCH.set(self.settler.epoch or 0)
+            M.SETTLER_TAKEOVERS.inc()
+
     def accept_order(self, signed: SignedOrder, prefer: list[str] | tuple[str, ...] = ()) -> D.OrderRow:
         """Check ``signed`` like the contract will and store it; :class:`OrderRejected` says why not.
         ``prefer``: ranked preferred partners (makers), matched first at the uniform price; the rest
         of the order falls back to the open book (unsigned: a preference, not a constraint)."""
+        try:
+            row = self._accept_order(signed, prefer)
+        except OrderRejected as exc:
+            M.ORDERS.labels("refused", exc.field).inc()
+            raise
+        M.ORDERS.labels("accepted", "").inc()
+        return row
+
+    def _accept_order(self, signed: SignedOrder, prefer: list[str] | tuple[str, ...]) -> D.OrderRow:
         o = signed.order
         if signed.chain_id != self.chain_id:
             raise OrderRejected("chain_id", f"order is for chain {signed.chain_id}, this keeper serves {self.chain_id}")
@@ -240,8 +268,12 @@ class Keeper:
 
     # ------------------------------------------------------------------ settlement
     def settle_interval(self, interval_id: int) -> SettlementResult:
-        """Settle ``interval_id`` once (idempotent: a settled interval returns its stored result)."""
+        """Settle ``interval_id`` once (idempotent: a settled interval returns its stored result).
+
+        A keeper that is not the settler (another keeper holds the lock) returns state ``standby``."""
         with self._lock:
+            if not self.settler.ensure():
+                return SettlementResult(interval_id, "standby", error="another keeper is settling this market")
             with self.db.session() as s:
                 state = self.db.interval(s, interval_id).state
             if state == D.IV_SETTLED:
@@ -318,7 +350,7 @@ class Keeper:
             self._set_interval(iid, state=D.IV_FAILED, tx_hash=txrow.tx_hash, error="settlement reverted")
             log.error("interval %s: settlement %s reverted", iid, txrow.tx_hash)
             return self.result(iid)
-        with self.db.session() as s:
+        with self.db.settle_session() as s:
             iv = self.db.interval(s, iid)
             batch = json.loads(iv.batch_json or "{}")
             events = self.market.events.Trade().process_receipt(rc, errors=DISCARD)
@@ -357,20 +389,30 @@ class Keeper:
             iv.error = None
             iv.updated_at = self.clock()
         r = self.result(iid)
+        lag = max(0.0, self.clock() - self.closes_at(iid))
+        M.INTERVALS.labels(D.IV_SETTLED).inc()
+        M.SETTLEMENT_LAG.observe(lag)
+        M.SETTLEMENT_GAS.observe(r.gas_used or 0)
+        M.LAST_SETTLED_INTERVAL.set(iid)
+        M.LAST_SETTLEMENT_LAG.set(lag)
+        M.LAST_SETTLEMENT_GAS.set(r.gas_used or 0)
         log.info("interval %s settled: %d orders, price %s, %d Wh, %d trades, money %s (rounding dust %s), "
                  "gas %s, tx %s", iid, r.orders, r.price, r.volume_wh, r.trades, r.money, r.rounding_dust,
-                 r.gas_used, r.tx_hash)
+                 r.gas_used, r.tx_hash, extra={"interval_id": iid, "event": "settled", "gas_used": r.gas_used,
+                                               "lag_s": round(lag, 3), "tx_hash": r.tx_hash, "trades": r.trades})
         return r
 
     def _set_interval(self, iid: int, **values) -> None:
-        with self.db.session() as s:
+        with self.db.settle_session() as s:
             iv = self.db.interval(s, iid)
             for k, v in values.items():
                 setattr(iv, k, v)
             iv.updated_at = self.clock()
+        if values.get("state") in (D.IV_EMPTY, D.IV_FAILED):
+            M.INTERVALS.labels(values["state"]).inc()
 
     def _drop(self, bad: dict[str, str]) -> None:
-        with self.db.session() as s:
+        with self.db.settle_session() as s:
             for h, why in bad.items():
                 row = s.scalar(select(D.OrderRow).where(D.OrderRow.hash == h))
                 if row is not None:
@@ -378,7 +420,7 @@ class Keeper:
                     row.reason = why
 
     def _mark_unfilled(self, iid: int) -> None:
-        with self.db.session() as s:
+        with self.db.settle_session() as s:
             for o in self.db.open_orders(s, iid):
                 o.status = D.ORDER_UNFILLED
 
@@ -411,7 +453,8 @@ class Keeper:
                 continue
             log.warning("interval %s: settlement %s vanished from the chain (reorg); settling again",
                         iv.interval_id, iv.tx_hash)
-            with self.db.session() as s:
+            M.REORGS.inc()
+            with self.db.settle_session() as s:
                 for o in s.scalars(select(D.OrderRow).where(D.OrderRow.interval_id == iv.interval_id,
                                                             D.OrderRow.status.in_((D.ORDER_FILLED, D.ORDER_PARTIAL,
                                                                                    D.ORDER_UNFILLED)))):
@@ -436,11 +479,26 @@ class Keeper:
 
     def run_once(self) -> list[SettlementResult]:
         out = []
-        for iid in self.due_intervals():
+        if not self.settler.ensure():  # another keeper settles; this one serves the API and stands by
+            return out
+        due = self.due_intervals()
+        left = []
+        for iid in due:
             try:
-                out.append(self.settle_interval(iid))
+                res = self.settle_interval(iid)
+                out.append(res)
+                if res.state not in (D.IV_SETTLED, D.IV_EMPTY):
+                    left.append(iid)
             except Exception as exc:  # keep the loop alive; the state machine resumes next time
-                log.exception("interval %s: settlement attempt failed: %s", iid, exc)
+                left.append(iid)
+                M.SETTLEMENT_ERRORS.labels(type(exc).__name__).inc()
+                log.exception("interval %s: settlement attempt failed: %s", iid, exc,
+                              extra={"interval_id": iid, "event": "settlement_error"})
+        try:
+            now = self.clock()
+            M.UNSETTLED_AGE.set(max((now - self.closes_at(i) for i in left), default=0.0))
+        except Exception:
+            pass
         try:
             self.check_reorgs()
         except Exception as exc:
@@ -475,4 +533,6 @@ class Keeper:
             n_open = len(list(s.scalars(select(D.OrderRow.seq).where(D.OrderRow.status == D.ORDER_OPEN))))
         return {"ok": True, "chain_id": self.chain_id, "market": self.market.address,
                 "keeper": self.account.address, "block": block, "open_orders": n_open,
-                "mode": self.mode, "time": self.clock()}
+                "mode": self.mode, "time": self.clock(),
+                "database": "postgresql" if self.db.is_postgres else "sqlite" if self.db.is_sqlite else "other",
+                "settler": self.settler.epoch is not None, "settler_epoch": self.settler.epoch}

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
+from . import metrics as M
 from .clock import Clock
 from .db import Database, TxRow
 
@@ -68,13 +69,14 @@ class TxManager:
         row = TxRow(interval_id=interval_id, nonce=params["nonce"], tx_hash="0x" + bytes(signed.hash).hex(),
                     raw_tx="0x" + bytes(signed.raw_transaction).hex(), max_fee=str(max_fee),
                     priority_fee=str(tip), state="signed", created_at=self.clock())
-        with self.db.session() as s:
+        with self.db.settle_session() as s:  # fenced: a keeper that lost the settler lock stores nothing
             same = s.scalar(select(TxRow).where(TxRow.tx_hash == row.tx_hash))
             if same is not None:  # identical bytes (e.g. re-settling after a reorg): send them again
                 same.state, same.interval_id = "signed", interval_id
                 row = same
             else:
                 s.add(row)
+        M.SETTLEMENT_TXS.labels("signed").inc()
         log.debug("interval %s: signed tx %s nonce %s", interval_id, row.tx_hash, row.nonce)
         return row
 
@@ -87,7 +89,8 @@ class TxManager:
                                             "already imported")):
                 raise
             log.info("tx %s was already with the node (%s)", row.tx_hash, str(exc)[:80])
-        with self.db.session() as s:
+        M.SETTLEMENT_TXS.labels("sent").inc()
+        with self.db.settle_session() as s:
             r = s.get(TxRow, row.id)
             if r.state == "signed":
                 r.state = "sent"
@@ -129,9 +132,10 @@ class TxManager:
             found = self.mined_receipt(interval_id)
             if found:
                 row, rc = found
-                with self.db.session() as s:
+                with self.db.settle_session() as s:
                     for r in s.scalars(select(TxRow).where(TxRow.interval_id == interval_id)):
                         r.state = "mined" if r.id == row.id else "replaced"
+                M.SETTLEMENT_TXS.labels("mined").inc()
                 return row, rc
             self._keep_alive(interval_id)
             if time.monotonic() > deadline:
@@ -149,6 +153,7 @@ class TxManager:
         if status == "unknown":
             # The node lost it (restart, eviction, reorg): send the same bytes again.
             log.warning("interval %s: tx %s not known to the node; re-sending", interval_id, latest.tx_hash)
+            M.SETTLEMENT_TXS.labels("resent_lost").inc()
             self.broadcast(latest)
             return
         if self.clock() - latest.created_at >= self.stuck_after:
@@ -162,8 +167,9 @@ class TxManager:
         tx = self._tx_fields(row)
         new = self.sign_and_store(interval_id, {"to": tx["to"], "data": tx["data"], "gas": tx["gas"]},
                                   nonce=row.nonce, fees=(max(max_fee, tip), tip))
-        with self.db.session() as s:
+        with self.db.settle_session() as s:
             s.get(TxRow, row.id).state = "replaced"
+        M.SETTLEMENT_TXS.labels("replaced_stuck").inc()
         log.warning("interval %s: tx %s stuck; replaced by %s with fee %s", interval_id, row.tx_hash,
                     new.tx_hash, max_fee)
         self.broadcast(new)

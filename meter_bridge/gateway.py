@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from gridcoop_sdk.meters import RETRY_LATER, SubmitResult
 from gridcoop_sdk.readings import ReadingSigner, SignedReading
 
+from . import metrics as M
 from .intervals import IntervalBuilder, SiteSample
 from .outbox import Outbox
 from .pushers import Pusher, PushError
@@ -86,8 +87,15 @@ class Gateway:
         self.chain_view = chain_view
         self.reconcile_every = reconcile_every
         self._next_reconcile = 0.0
+        self._unreachable: set[str] = set()
         for site in sites:
             site.builder.restore(outbox.anchor(site.name))
+        M.METERS.set(len(sites))
+        self._outbox_metrics()
+
+    def _outbox_metrics(self) -> None:
+        for status in ("pending", "rejected"):
+            M.OUTBOX.labels(status).set(self.outbox.count(status))
 
     def poll_once(self) -> list[SignedReading]:
         """Sample every meter once; sign and store each interval this closes. Returns the new readings."""
@@ -97,12 +105,19 @@ class Gateway:
             try:
                 sample = site.sample(t)
             except MeterReadError as exc:
+                M.METER_READ_ERRORS.labels(site.name).inc()
+                self._unreachable.add(site.name)
+                M.METERS_UNREACHABLE.set(len(self._unreachable))
                 log.warning("%s: %s", site.name, exc)
                 self.outbox.note("read-error", f"{site.name}: {exc}")
                 continue
+            if site.name in self._unreachable:
+                self._unreachable.discard(site.name)
+                M.METERS_UNREACHABLE.set(len(self._unreachable))
             before = site.builder.state()
             reading, problem = site.builder.feed(sample)
             if problem:
+                M.INTERVAL_PROBLEMS.labels(problem.kind).inc()
                 log.warning("%s: %s at interval %s: %s", site.name, problem.kind, problem.interval_start,
                             problem.detail)
                 self.outbox.note(problem.kind, f"{site.name} interval {problem.interval_start}: {problem.detail}")
@@ -110,10 +125,13 @@ class Gateway:
             if signed is not None or site.builder.state() != before:
                 if self.outbox.add(site.name, signed, site.builder.state()) and signed is not None:
                     new.append(signed)
+                    M.READINGS.labels("signed", "").inc()
                     self._fault.hit("after-store")
                     r = signed.reading
                     log.info("%s: interval %s signed (gen %s, cons %s, export %s, import %s Wh)", site.name,
                              r.interval_start, r.generation_wh, r.consumption_wh, r.export_wh, r.import_wh)
+        if new:
+            self._outbox_metrics()
         return new
 
     def push_once(self) -> SubmitResult | None:
@@ -128,6 +146,7 @@ class Gateway:
             self.next_push_at = self.clock() + self._backoff
             log.warning("push of %d readings failed (%s); retry in %.0fs", len(batch), exc, self._backoff)
             self.outbox.note("push-error", str(exc))
+            M.PUSH_FAILURES.inc()
             return None
         self._fault.hit("after-push")
         self._backoff = 0.0
@@ -139,6 +158,11 @@ class Gateway:
                      len(batch))
             return result
         deferred = [r for r in result.rejected if r[2] in RETRY_LATER]
+        M.READINGS.labels("accepted", "").inc(len(result.accepted))
+        M.READINGS.labels("duplicate", "").inc(len(result.duplicates))
+        for _m, _s, reason in result.rejected:
+            M.READINGS.labels("deferred" if reason in RETRY_LATER else "refused", reason).inc()
+        self._outbox_metrics()
         log.info("pushed %d readings: %d accepted, %d already on chain, %d refused, %d deferred", len(batch),
                  len(result.accepted), len(result.duplicates), len(result.rejected) - len(deferred), len(deferred))
         for m, s, reason in result.rejected:

@@ -6,6 +6,7 @@ state gets its own contracts (deployment takes milliseconds on anvil) or uses a 
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import pytest
@@ -38,6 +39,29 @@ def wallets():
 @pytest.fixture(scope="session")
 def deployer(wallets):
     return wallets[0]
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One PostgreSQL server per test session (so one per xdist worker), started on first use: Debian's
+    postgresql-15 that ``make setup`` unpacks into .tools/, run as an unprivileged user on a loopback port."""
+    from gridcoop_sdk.postgres import PostgresServer
+
+    with PostgresServer() as pg:
+        yield pg
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """The keeper's database URL, once per backend: an SQLite file, or a fresh database on the
+    session's PostgreSQL server. Tests that take it run against both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/keeper.db"
+    pg = request.getfixturevalue("pg_server")
+    return pg.create_database(f"k_{os.getpid()}_{next(_DB_SEQ)}")
+
+
+_DB_SEQ = itertools.count()
 
 
 @pytest.fixture

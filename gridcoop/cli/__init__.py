@@ -53,7 +53,7 @@ def setup_logging(verbose: bool) -> None:
              epilog=f"\b\nKeys are read from environment variables, never from arguments:\n{_KEYS}\n\n"
                     "Other environment variables: GRIDCOOP_RPC_URL (--rpc-url), GRIDCOOP_REGION (--region), "
                     "GRIDCOOP_KEEPER_URL (--keeper-url), GRIDCOOP_PAYMENT_TOKEN (--token), GRIDCOOP_DEPLOYMENTS "
-                    "(--deployments).")
+                    "(--deployments), GRIDCOOP_KEEPER_DB (keeper --db), GRIDCOOP_LOG_FORMAT (--log-format).")
 @click.version_option(__version__, "-V", "--version", prog_name="gridcoop", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail (every transaction); show tracebacks.")
 @click.pass_context

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .common import group, service_logging
+from .common import group, log_format_option, service_logging
 
 clock_options = [
     click.option("--clock-file", default=None, metavar="PATH",
@@ -57,18 +57,32 @@ def bridge() -> None:
               help="Gateway YAML: meters (host/port/unit/register map/key), outbox path, pusher direct|http|mqtt.")
 @click.option("--poll-interval", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds between polls (overrides the config's poll_interval).")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None, metavar="PORT",
+              help="Serve Prometheus metrics at http://--metrics-host:PORT/metrics (outbox depth, readings by "
+                   "result and reason, meters unreachable); default: off.")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address of the metrics endpoint.")
+@log_format_option
 @with_clock
-def run(config_path: str, poll_interval: float | None, clock_file: str | None, clock_start: float | None,
-        speed: float) -> None:
+def run(config_path: str, poll_interval: float | None, metrics_port: int | None, metrics_host: str, log_format: str,
+        clock_file: str | None, clock_start: float | None, speed: float) -> None:
     """Run the gateway until SIGTERM/Ctrl-C: poll, sign each closed interval, store, push."""
     from meter_bridge.app import build_gateway
     from meter_bridge.clock import make_clock
     from meter_bridge.config import load_config
 
-    service_logging()
+    service_logging(log_format)
     stop = _stop_event()
     cfg = load_config(config_path)
     gw = build_gateway(cfg, clock=make_clock(clock_file, clock_start, speed), source=config_path)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(metrics_port, addr=metrics_host)
+        except OSError as exc:
+            gw.close()
+            raise click.ClickException(f"--metrics-port {metrics_port}: {exc}") from exc
+        click.echo(f"metrics on http://{metrics_host}:{metrics_port}/metrics", err=True)
     try:
         gw.run(poll_interval=poll_interval or cfg.poll_interval, stop=stop)
     finally:

@@ -234,13 +234,25 @@ def chain_options(fn: Callable | None = None, *, rpc_required: bool = False):
 # ----------------------------------------------------------------------------------- errors and logs
 
 
-def service_logging() -> None:
-    """Long-running services (keeper serve, bridge run/simulate) log what they do at INFO."""
+def service_logging(log_format: str = "text") -> None:
+    """Long-running services (keeper serve, bridge run/simulate) log what they do at INFO;
+    ``log_format="json"``: one JSON object per line (gridcoop_sdk.logs.JsonFormatter)."""
     import logging
 
     root = logging.getLogger()
     if root.level > logging.INFO:
         root.setLevel(logging.INFO)
+    if log_format == "json":
+        from gridcoop_sdk.logs import use_json_logs
+
+        use_json_logs()
+
+
+log_format_option = click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    envvar="GRIDCOOP_LOG_FORMAT",
+    help="Log lines as text, or as one JSON object per line (time, level, logger, message and fields such as "
+         "interval_id) for a log collector (or $GRIDCOOP_LOG_FORMAT).")
 
 
 def one_line(exc: BaseException) -> str:

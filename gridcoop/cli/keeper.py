@@ -22,6 +22,7 @@ from .common import (
     chain_options,
     group,
     key_env_option,
+    log_format_option,
     service_logging,
 )
 
@@ -30,9 +31,12 @@ DEFAULT_DB = "sqlite:///keeper.db"
 market_option = click.option("--market", default=None, metavar="ADDRESS",
                              help="EnergyMarket address, for a market deployed outside a region "
                                   "(default: the region's EnergyMarket).")
-db_option = click.option("--db", "db_url", default=DEFAULT_DB, show_default=True, metavar="URL",
-                         help="SQLAlchemy database URL: sqlite:///file.db, or postgresql://user@host/db "
-                              "(needs the postgres extra: pip install 'gridcoop[postgres]').")
+db_option = click.option("--db", "db_url", envvar="GRIDCOOP_KEEPER_DB", default=DEFAULT_DB, show_default=True,
+                         metavar="URL",
+                         help="The keeper's database (or $GRIDCOOP_KEEPER_DB): sqlite:///file.db (one keeper per "
+                              "file), or postgresql://user[:password]@host[:port]/db (several keepers; one settles "
+                              "at a time). Its schema is migrated to the newest revision when the keeper opens it "
+                              "(see `gridcoop keeper db`).")
 mode_option = click.option("--mode", type=click.Choice(["uniform", "pay_as_bid"]), default="uniform",
                            show_default=True, help="Clearing rule: uniform price (pay-as-clear) or pay-as-bid.")
 keeper_url_option = click.option("--keeper-url", "keeper_url", envvar="GRIDCOOP_KEEPER_URL",
@@ -69,6 +73,7 @@ def _keeper(chain: Chain, market_addr: str | None, db_url: str, key_env: str, mo
     from keeper.clock import chain_clock
     from keeper.db import Database
     from keeper.service import Keeper
+    from keeper.settler import SettlerBusy
 
     check_db_url(db_url)
     account = account_from_env(key_env, "the keeper account")
@@ -81,8 +86,11 @@ def _keeper(chain: Chain, market_addr: str | None, db_url: str, key_env: str, mo
         raise click.ClickException(f"--db {db_url}: a database driver is missing ({exc}); install it or use "
                                    f"--db {DEFAULT_DB}") from exc
     require_keeper_role(market, account, chain.label(), key_env)
-    return Keeper(chain.w3, account, market, db_url, clock=clock or chain_clock(chain.w3), mode=mode,
-                  poll_interval=poll)
+    try:
+        return Keeper(chain.w3, account, market, db_url, clock=clock or chain_clock(chain.w3), mode=mode,
+                      poll_interval=poll)
+    except SettlerBusy as exc:
+        raise click.ClickException(f"refusing to start: {exc}") from None
 
 
 @group("keeper")
@@ -109,20 +117,27 @@ def keeper() -> None:
               help="Seconds between settlement rounds.")
 @click.option("--relay", is_flag=True,
               help="Also relay meter readings (POST /v1/readings) to the region's MeterRegistry.")
+@log_format_option
 @click.option("--registry", default=None, metavar="ADDRESS",
               help="Relay readings to the MeterRegistry at ADDRESS (implies --relay; default: the region's).")
 @key_env_option("GRIDCOOP_RELAY_KEY", "the relay's gas account (not the keeper's: each account keeps its own "
                 "nonce sequence); with --relay", flag="--relay-key-env")
-def serve(chain: Chain, market, db_url, key_env, mode, host, port, speed, poll, relay, registry, relay_key_env):
+def serve(chain: Chain, market, db_url, key_env, mode, host, port, speed, poll, relay, registry, relay_key_env,
+          log_format):
     """Serve the order API and settle every interval once its gate has closed.
 
     For a region deployed with `gridcoop region deploy`: `gridcoop keeper serve --region sakura --relay`.
-    The key must hold the market's KEEPER_ROLE, or the keeper refuses to start.
+    The key must hold the market's KEEPER_ROLE, or the keeper refuses to start. Prometheus metrics
+    are served at GET /metrics on the API's port.
+
+    Several keepers may serve one market on one PostgreSQL database (--db postgresql://…): all take
+    orders, exactly one settles (it holds the market's advisory lock) and another takes over within
+    --poll seconds if it dies. On SQLite a second keeper on the same file refuses to start.
     """
     from keeper.api import create_app, serve_in_thread
     from keeper.clock import AcceleratedClock
 
-    service_logging()
+    service_logging(log_format)
     relay = relay or registry is not None
     relay_account = account_from_env(relay_key_env, "the relay's gas account") if relay else None
     clock = AcceleratedClock(speed) if speed else None
@@ -191,3 +206,54 @@ def resolve_relay_registry(value: str) -> list[str]:
     if not region:
         raise GridcoopError(f"--relay-registry {value}: give an address or <region>.MeterRegistry")
     return ["--region", region, "--relay"]
+
+
+@keeper.group("db")
+def db() -> None:
+    """The keeper's database schema (Alembic migrations in keeper/migrations).
+
+    `keeper serve` and `keeper settle` migrate the database to the newest revision when they open
+    it; these commands do it (or show it) without starting a keeper, e.g. before a rolling upgrade.
+    """
+
+
+@db.command()
+@db_option
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+def upgrade(db_url, revision):
+    """Migrate the database to REVISION (default: the newest); creates the tables in an empty one."""
+    from keeper.db import Database
+
+    check_db_url(db_url)
+    d = Database(db_url, migrate=False)
+    try:
+        before = d.current_revision()
+        d.upgrade(revision)
+        click.echo(f"{_safe_url(db_url)}: schema {before or 'empty'} -> {d.current_revision()}")
+    finally:
+        d.dispose()
+
+
+@db.command()
+@db_option
+def current(db_url):
+    """Show the database's schema revision and the newest one this keeper knows."""
+    from keeper.db import Database
+
+    check_db_url(db_url)
+    d = Database(db_url, migrate=False)
+    try:
+        cur, head = d.current_revision(), Database.head_revision()
+        click.echo(json.dumps({"database": _safe_url(db_url), "revision": cur, "head": head,
+                               "up_to_date": cur == head}, indent=2))
+    finally:
+        d.dispose()
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password."""
+    head, sep, rest = url.partition("://")
+    if "@" in rest:
+        cred, _, host = rest.rpartition("@")
+        rest = cred.split(":", 1)[0] + "@" + host
+    return head + sep + rest

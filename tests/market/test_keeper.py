@@ -1,4 +1,5 @@
-"""The keeper end to end: real anvil, real HTTP (uvicorn in a thread), SQLite; crash and reorg."""
+"""The keeper end to end: real anvil, real HTTP (uvicorn in a thread), SQLite and PostgreSQL (each
+test that takes ``keeper`` or ``db_url`` runs against both); crash and reorg."""
 
 from __future__ import annotations
 
@@ -27,9 +28,8 @@ def advance_to(w3, ts: int) -> None:
 
 
 @pytest.fixture
-def keeper(env, tmp_path):
-    k = Keeper(env.w3, env.keeper, env.market, f"sqlite:///{tmp_path}/keeper.db", clock=chain_clock(env.w3),
-               receipt_timeout=30)
+def keeper(env, db_url):
+    k = Keeper(env.w3, env.keeper, env.market, db_url, clock=chain_clock(env.w3), receipt_timeout=30)
     yield k
     k.db.dispose()
 
@@ -162,8 +162,8 @@ def _settled_events(env, iid):
 
 
 @pytest.mark.parametrize("crash_point", ["after_broadcast", "before_broadcast", "before_signing"])
-def test_killed_keeper_restarts_and_settles_exactly_once(env, tmp_path, monkeypatch, crash_point):
-    url = f"sqlite:///{tmp_path}/crash.db"
+def test_killed_keeper_restarts_and_settles_exactly_once(env, db_url, monkeypatch, crash_point):
+    url = db_url
     iid = env.current_interval() + 2
     k1 = Keeper(env.w3, env.keeper, env.market, url, clock=chain_clock(env.w3), receipt_timeout=30)
     for signed in _book(env, iid):

@@ -13,9 +13,10 @@ E18 = 10**18
 TOKEN = "0x" + "ab" * 20
 
 
-def _db(tmp_path, trades: list[tuple[int, str, str, int, int]]) -> Database:
-    """trades: (interval, seller, buyer, wh, price per kWh in base units); money = wh × price // 1000."""
-    db = Database(f"sqlite:///{tmp_path / 'keeper.sqlite'}")
+def _db(db_url, trades: list[tuple[int, str, str, int, int]]) -> Database:
+    """trades: (interval, seller, buyer, wh, price per kWh in base units); money = wh × price // 1000.
+    ``db_url``: SQLite and PostgreSQL (the fixture runs each test on both)."""
+    db = Database(db_url)
     with db.session() as s:
         per: dict[int, list] = {}
         for n, (iid, seller, buyer, wh, price) in enumerate(trades):
@@ -30,11 +31,11 @@ def _db(tmp_path, trades: list[tuple[int, str, str, int, int]]) -> Database:
     return db
 
 
-def test_money_totals_are_exact_past_int64(tmp_path):
+def test_money_totals_are_exact_past_int64(tmp_path, db_url):
     # ten trades of 8.2 units each (within int64) and one of 3 × 2**64 base units: every sum passes 2**64
     trades = [(100 + i, "alice", "bob", 1000, 8_200_000_000_000_000_123) for i in range(10)]
     trades.append((111, "alice", "carol", 1000, 3 * 2**64 + 7))
-    db = _db(tmp_path, trades)
+    db = _db(db_url, trades)
     money = [wh * p // 1000 for _, _, _, wh, p in trades]
 
     t = trades_frame(db)
@@ -65,6 +66,6 @@ def test_money_totals_are_exact_past_int64(tmp_path):
     assert [int(m) for m in back_t["money_base_units"]] == money
 
 
-def test_empty_database_gives_empty_frames(tmp_path):
-    db = _db(tmp_path, [])
+def test_empty_database_gives_empty_frames(tmp_path, db_url):
+    db = _db(db_url, [])
     assert participants_frame(db).empty and trades_frame(db).empty and intervals_frame(db).empty

@@ -7,10 +7,13 @@ from keeper.db import Database
 from keeper.txmanager import TxManager
 
 
-def test_stuck_transaction_is_replaced_with_a_bumped_fee(w3, wallets, tmp_path, caplog):
+def test_stuck_transaction_is_replaced_with_a_bumped_fee(w3, wallets, db_url, caplog):
     acct = wallets[9]
     clock = ManualClock(1_000.0)
-    txm = TxManager(w3, acct, Database(f"sqlite:///{tmp_path}/tx.db"), clock=clock, stuck_after=30)
+    db = Database(db_url)
+    with db.session() as s:  # a settlement transaction belongs to an interval (PostgreSQL checks the key)
+        db.interval(s, 7)
+    txm = TxManager(w3, acct, db, clock=clock, stuck_after=30)
     w3.provider.make_request("evm_setAutomine", [False])
     try:
         row = txm.sign_and_store(7, {"to": wallets[8].address, "data": "0x", "gas": 30_000})
