@@ -58,3 +58,51 @@ RELAY_GAS = Counter("gridcoop_relay_gas_total", "Gas the relay account paid for 
 def metrics_response():
     """``GET /metrics`` body and content type (the process's default registry)."""
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+# ------------------------------------------------------------------ MQTT relay workers
+class MqttRelayCollector:
+    """The counters of one MQTT relay worker (``keeper.mqtt_relay.RelayWorker``) as Prometheus
+    metrics, read from its stats when scraped (``gridcoop relay mqtt --metrics-port N``):
+    messages, readings by result (accepted, already_on_chain, refused by reason, deferred), gas,
+    node errors, broker disconnects, and the queue of messages received but not yet on chain."""
+
+    def __init__(self, worker) -> None:
+        self.worker = worker
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        s = self.worker.stats
+        msgs = CounterMetricFamily("gridcoop_mqtt_relay_messages", "MQTT messages taken from the broker.")
+        msgs.add_metric([], s.messages)
+        yield msgs
+        readings = CounterMetricFamily("gridcoop_mqtt_relay_readings", "Readings by result (refused: by reason).",
+                                       labels=["result", "reason"])
+        readings.add_metric(["accepted", ""], s.accepted)
+        readings.add_metric(["already_on_chain", ""], s.already_on_chain)
+        readings.add_metric(["deferred", ""], s.deferred)
+        readings.add_metric(["duplicate_publish", ""], s.duplicate_publish)
+        for reason, n in sorted(s.refused.items()):
+            readings.add_metric(["refused", str(reason)], n)
+        yield readings
+        for name, value, doc in (("batches", s.batches, "submitReadings transactions sent."),
+                                 ("gas", s.gas, "Gas the worker's account paid."),
+                                 ("node_errors", s.node_errors, "Node calls that failed (messages kept)."),
+                                 ("broker_disconnects", s.broker_disconnects, "Connections to the broker lost.")):
+            c = CounterMetricFamily(f"gridcoop_mqtt_relay_{name}", doc)
+            c.add_metric([], value)
+            yield c
+        q = GaugeMetricFamily("gridcoop_mqtt_relay_queue", "Messages received and not yet acknowledged (on chain "
+                              "or refused): the worker's backlog.")
+        q.add_metric([], self.worker.backlog())
+        yield q
+
+
+def serve_relay_metrics(worker, port: int, host: str = "127.0.0.1"):
+    """Serve one relay worker's metrics at ``http://host:port/metrics`` (own registry, a thread)."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    registry = CollectorRegistry()
+    registry.register(MqttRelayCollector(worker))
+    return start_http_server(port, addr=host, registry=registry)

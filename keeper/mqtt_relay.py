@@ -426,6 +426,10 @@ class RelayWorker:
             tmp.write_text(json.dumps(self.stats.to_dict()))
             tmp.replace(self.stats_path)
 
+    def backlog(self) -> int:
+        """Messages received from the broker and not yet taken into a batch (the relay queue)."""
+        return self._inbox.qsize()
+
     def run(self, stop: threading.Event | None = None) -> None:
         """Connect, subscribe, relay until ``stop`` is set (SIGTERM/Ctrl-C in the CLI)."""
         stop = stop or threading.Event()

@@ -48,13 +48,16 @@ def relay() -> None:
 @click.option("--session-expiry", type=click.IntRange(min=0), default=7 * 86400, show_default=True,
               help="Seconds the broker keeps this worker's session (and its unacknowledged messages) while "
                    "it is down.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
+              help="Serve Prometheus metrics (readings by result and refusal reason, gas, node errors, broker "
+                   "disconnects, queue) at http://127.0.0.1:PORT/metrics.")
 @click.option("--stats-file", type=click.Path(dir_okay=False), default=None,
               help="Write the worker's counters (accepted, refused by reason, …) as JSON to this file "
                    "every few seconds.")
 @chain_options
 def mqtt_cmd(chain: Chain, broker_url: str, client_id: str, topic_region: str | None, registry: str | None,
              key_env: str, batch_size: int, window_s: float, refusals_path: str, session_expiry: int,
-             stats_file: str | None) -> None:
+             metrics_port: int | None, stats_file: str | None) -> None:
     """Relay readings from MQTT to chain until SIGTERM/Ctrl-C: verify, batch, submit, acknowledge."""
     from gridcoop_sdk.exceptions import GridcoopError
     from gridcoop_sdk.mqtt import check_region, parse_broker_url
@@ -81,5 +84,9 @@ def mqtt_cmd(chain: Chain, broker_url: str, client_id: str, topic_region: str | 
     worker = RelayWorker(chain.w3, account, reg, region=region, broker_url=broker_url, client_id=client_id,
                          batch_size=batch_size, window_s=window_s, refusals_path=refusals_path,
                          session_expiry=session_expiry, stats_path=stats_file)
+    if metrics_port is not None:
+        from keeper.metrics import serve_relay_metrics
+
+        serve_relay_metrics(worker, metrics_port)
     worker.run(stop)
     click.echo(f"relay {client_id} stopped: {worker.stats.line()}", err=True)

@@ -230,13 +230,13 @@ abstract contract OriginKit is TestBase {
     // ------------------------------------------------------------------ storage
 
     /// @dev A position as the contract stores it (wh, colour, colourWh): `_positions` at slot 22,
-    ///      `Position` = wh, chargedThrough, owedScaled, colour, colourWh. The layout is checked
+    ///      `Position` = wh, (chargedThrough uint64 | colourWh uint192), owedScaled, colour. The layout is checked
     ///      against `stored()` on every read.
     function _pos(uint256 bat, address u) internal view returns (uint256 wh, bytes32 colour, uint256 colourWh) {
         uint256 base = uint256(keccak256(abi.encode(u, keccak256(abi.encode(bat, POSITIONS_SLOT)))));
         wh = uint256(vm.load(address(store), bytes32(base)));
         colour = vm.load(address(store), bytes32(base + 3));
-        colourWh = uint256(vm.load(address(store), bytes32(base + 4)));
+        colourWh = uint256(vm.load(address(store), bytes32(base + 1))) >> 64; // beside chargedThrough (uint64)
         assertEq(wh, store.stored(bat, u), "position layout (wh at slot 0)");
         assertLe(colourWh, wh, "coloured part of a position <= its energy");
     }
@@ -1276,7 +1276,7 @@ contract OriginInvariantTest is OriginWorld {
     function _posColour(uint256 bat, address u) internal view returns (bytes32 colour, uint256 colourWh) {
         uint256 base = uint256(keccak256(abi.encode(u, keccak256(abi.encode(bat, POSITIONS_SLOT)))));
         colour = vm.load(address(store), bytes32(base + 3));
-        colourWh = uint256(vm.load(address(store), bytes32(base + 4)));
+        colourWh = uint256(vm.load(address(store), bytes32(base + 1))) >> 64; // beside chargedThrough (uint64)
         assertLe(colourWh, uint256(vm.load(address(store), bytes32(base))), "coloured part <= position");
     }
 }

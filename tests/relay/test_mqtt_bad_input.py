@@ -51,6 +51,32 @@ def test_bad_messages_are_refused_recorded_and_counted_and_good_ones_relayed(w3,
     assert all(r["detail"] for r in recs)
 
 
+def test_relay_worker_metrics_count_readings_by_result_and_reason(w3, wallets, broker, region, make_meters, tmp_path):
+    """`gridcoop relay mqtt --metrics-port`: scraped over real HTTP, the counters follow real events."""
+    import httpx
+
+    from gridcoop_sdk.chain import free_port
+    from keeper.metrics import serve_relay_metrics
+
+    m = make_meters(1)
+    b0 = w3.eth.block_number
+    port = free_port()
+    with ThreadWorker(w3, wallets[8], m.registry, region, broker, tmp_path) as worker:
+        server = serve_relay_metrics(worker, port)
+        try:
+            publish(broker, readings_topic(region, m.ids[0]), b"not json at all")
+            publish(broker, readings_topic(region, m.ids[0]), m.sign(0, 1).to_json())
+            wait_for(lambda: len(m.on_chain(b0)) == 1 and worker.stats.accepted == 1, 30, "the good reading")
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        finally:
+            server[0].shutdown() if isinstance(server, tuple) else None
+    assert 'gridcoop_mqtt_relay_readings_total{reason="",result="accepted"} 1.0' in text
+    assert 'gridcoop_mqtt_relay_readings_total{reason="NotAReading",result="refused"} 1.0' in text
+    assert "gridcoop_mqtt_relay_messages_total 2.0" in text and "gridcoop_mqtt_relay_queue 0.0" in text
+    gas = next(line for line in text.splitlines() if line.startswith("gridcoop_mqtt_relay_gas_total"))
+    assert float(gas.split()[-1]) > 0
+
+
 def test_a_reading_the_registry_refuses_is_recorded_with_the_chain_reason(w3, wallets, broker, region, make_meters,
                                                                          tmp_path):
     m = make_meters(1)
