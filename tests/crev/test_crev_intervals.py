@@ -13,6 +13,7 @@ import pytest
 from eth_account import Account
 from web3.logs import DISCARD
 
+from gridcoop_sdk.carbon import crev_factor_schedule, interval_of_factor, load_ledger, load_readings
 from gridcoop_sdk.contracts import deploy
 from gridcoop_sdk.crev import (
     balance,
@@ -31,7 +32,6 @@ from gridcoop_sdk.crev import (
 from gridcoop_sdk.meters import deploy_meters, get_meter, register_meter, submit_readings
 from gridcoop_sdk.readings import Reading, ReadingSigner, meter_id
 from gridcoop_sdk.tx import send
-from keeper.reports.carbon import load_crev_flows, load_readings
 
 RATED_W = 8000
 FACTOR = 450
@@ -108,15 +108,20 @@ def test_lots_and_factor_at_every_interval_length(w3, wallets, region, seconds):
         assert (info.self_consumed_wh, info.factor_g_per_kwh, info.amount) == (wh, factor, crev_amount(wh, factor))
         assert crev.token.functions.emissionFactorAt(start).call() == factor
 
-    # The LotIssued logs, decoded by the SDK, and the carbon report's loader: a lot's interval_id is
+    # The LotIssued logs, decoded by the SDK, and the carbon report's ledger: a lot's interval_id is
     # the 15-minute interval of its reading's start, as for the readings themselves.
     logged = issued_lots(w3, crev, from_block=crev.deploy_block)
     assert [(e.lot_id, e.meter_id, e.interval_start, e.interval_seconds, e.owner, e.amount) for e in logged] == [
         (i, mid, s, seconds, alice.address, crev_amount(wh, f)) for i, (s, f) in enumerate(expected, 1)]
-    issued, _ = load_crev_flows(w3, crev.address, from_block=crev.deploy_block)
-    assert issued["interval_id"].tolist() == [s // 900 for s, _ in expected]
+    ledger = load_ledger(w3, crev.address, from_block=crev.deploy_block)
+    lots = [ledger.lots[i] for i in sorted(ledger.lots)]
+    assert [(x.meter_id, x.interval_id, x.amount) for x in lots] == [
+        (mid, s // 900, crev_amount(wh, f)) for s, f in expected]
     readings = load_readings(w3, registry.address, from_block=crev.deploy_block)
-    assert readings["interval_id"].tolist() == issued["interval_id"].tolist()
+    assert [(r.meter_id, r.interval_id) for r in readings] == [(x.meter_id, x.interval_id) for x in lots]
+    # The report's grid factor per 15-minute interval follows the schedule by interval start.
+    per_interval = crev_factor_schedule(w3, crev.address)
+    assert per_interval(interval_of_factor(effective) - 1) == FACTOR and per_interval(interval_of_factor(effective)) == 300
 
     # The trail, exact to the Wh through every holder: alice -> bob -> carol, carol retires.
     lot1 = crev_amount(wh, FACTOR)
