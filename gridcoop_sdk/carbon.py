@@ -38,6 +38,7 @@ from typing import Any
 from eth_utils import event_abi_to_log_topic
 from web3 import Web3
 
+from .crev import LOT_ISSUED_SIGNATURE
 from .units import INTERVAL_SECONDS
 
 UNKNOWN = "unknown"
@@ -66,8 +67,7 @@ TRADE_WITH_COLOUR = (
     "uint256 pricePerKwh, address paymentToken, bytes32 tradeId, bytes32 colour)"
 )
 GRID_SET = "GridSet(address account, address token, uint256 feedInPrice, uint256 retailPrice, address debtLedger)"
-LOT_ISSUED = ("LotIssued(uint256 indexed lotId, bytes32 indexed meterId, uint64 indexed intervalId, address owner, "
-              "uint256 amount)")
+LOT_ISSUED = LOT_ISSUED_SIGNATURE  # lots keyed by interval start (Unix s) and length (issue 19 part 4)
 LOT_TRANSFERRED = "LotTransferred(uint256 indexed lotId, address indexed from, address indexed to, uint256 amount)"
 LOT_RETIRED = "LotRetired(uint256 indexed certificateId, uint256 indexed lotId, address indexed holder, uint256 amount)"
 RETIRED = (
@@ -91,10 +91,15 @@ def interval_of_reading(interval_start: int) -> int:
     return interval_of_time(interval_start)
 
 
-def interval_of_lot(raw: int) -> int:
-    """C-REV ``LotIssued.intervalId`` → interval id. Today C-REV keys lots by ``start / 900``; when it
-    keys them by interval start time (issue 19 part 4), this becomes ``interval_of_time(raw)``."""
-    return int(raw)
+def interval_of_lot(interval_start: int) -> int:
+    """C-REV ``LotIssued.intervalStart`` (Unix seconds, whatever the interval's length) → interval id."""
+    return interval_of_time(interval_start)
+
+
+def interval_of_factor(effective_from: int) -> int:
+    """C-REV ``factorSchedule`` entry (Unix seconds; a factor applies to intervals *starting* at or
+    after it) → the first 900-second interval id it applies to."""
+    return -(-int(effective_from) // INTERVAL_SECONDS)
 
 
 def interval_start(interval_id: int) -> int:
@@ -459,7 +464,7 @@ def apply_crev_logs(ledger: CrevLedger, events: Iterable[dict[str, Any]], stamp:
     for e in events:
         kind = e["_event"]
         if kind == "LotIssued":
-            ledger.issue(Lot(int(e["lotId"]), bytes(e["meterId"]), interval_of_lot(e["intervalId"]), e["owner"],
+            ledger.issue(Lot(int(e["lotId"]), bytes(e["meterId"]), interval_of_lot(e["intervalStart"]), e["owner"],
                              int(e["amount"])))
         elif kind == "LotTransferred":
             ledger.move(int(e["lotId"]), e["from"], e["to"], int(e["amount"]))
@@ -483,8 +488,8 @@ def crev_factor_schedule(w3: Web3, crev: str) -> Callable[[int], float]:
     """The grid factor per interval from C-REV's DAO-set schedule (``factorSchedule()``)."""
     abi = [{"type": "function", "name": "factorSchedule", "stateMutability": "view", "inputs": [],
             "outputs": [{"type": "tuple[]", "name": "", "components": [
-                {"type": "uint64", "name": "effectiveFromInterval"}, {"type": "uint256", "name": "factorGPerKwh"}]}]}]
-    schedule = sorted((interval_of_lot(int(s)), int(f))
+                {"type": "uint64", "name": "effectiveFrom"}, {"type": "uint256", "name": "factorGPerKwh"}]}]}]
+    schedule = sorted((interval_of_factor(int(s)), int(f))
                       for s, f in w3.eth.contract(address=Web3.to_checksum_address(crev), abi=abi)
                       .functions.factorSchedule().call())
 

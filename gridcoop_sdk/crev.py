@@ -2,7 +2,13 @@
 
 1 C-REV = 1 t-CO2e avoided, 18 decimals. The token keeps every holder's balance per *lot* (one lot
 per certified meter and interval), so a retirement certificate names exactly which lots it burnt,
-and the ``LotTransferred`` events give every move of those lots in between::
+and the ``LotTransferred`` events give every move of those lots in between.
+
+Intervals are named by their **start time** (Unix seconds) and length, as the meter registry passes
+them to C-REV, whatever interval length the DAO set (60 … 86,400 s): a lot's key is
+``(meter id, interval start)`` (:func:`lot_of`), and the emission-factor schedule is keyed by the
+start time from which a factor applies. ``LotInfo.interval_id`` / ``IssuedLot.interval_id`` give
+the 15-minute interval id (start // 900) that reports use::
 
     crev = deploy_crev(w3, deployer, issuer=registry, factor_g_per_kwh=450, minimum_retirement=10**15)
     cert = retire(w3, alice, crev, 10**16, beneficiary_name="Kyoto bakery", message="May 2026")
@@ -19,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_utils import event_abi_to_log_topic
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
@@ -27,6 +34,7 @@ from . import deployments
 from .contracts import at, deploy
 from .exceptions import GridcoopError
 from .tx import call, send
+from .units import INTERVAL_SECONDS
 
 log = logging.getLogger("gridcoop.crev")
 
@@ -165,15 +173,26 @@ def load_crev(w3: Web3, address: str | None = None, *, region: str = "default",
 
 @dataclass(frozen=True)
 class LotInfo:
-    """A lot's issuance record."""
+    """A lot's issuance record: the reading of ``meter_id`` for the interval
+    [``interval_start``, ``interval_start + interval_seconds``) (Unix seconds)."""
 
     lot_id: int
     meter_id: bytes
-    interval_id: int
+    interval_start: int
+    interval_seconds: int
     owner: str
     self_consumed_wh: int
     factor_g_per_kwh: int
     amount: int
+
+    @property
+    def interval_end(self) -> int:
+        return self.interval_start + self.interval_seconds
+
+    @property
+    def interval_id(self) -> int:
+        """The 15-minute interval id of the reading's start (``start // 900``), as reports use it."""
+        return self.interval_start // INTERVAL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -193,7 +212,13 @@ class Balance:
 
 def lot_info(crev: Crev, lot_id: int) -> LotInfo:
     r = call(crev.token.functions.lot(int(lot_id)))
-    return LotInfo(int(lot_id), bytes(r[0]), int(r[1]), r[2], int(r[3]), int(r[4]), int(r[5]))
+    return LotInfo(int(lot_id), bytes(r[0]), int(r[1]), int(r[2]), r[3], int(r[4]), int(r[5]), int(r[6]))
+
+
+def lot_of(crev: Crev, meter_id: bytes, interval_start: int) -> int:
+    """The lot issued for ``meter_id``'s reading of the interval starting at ``interval_start``
+    (Unix seconds, whatever the interval's length), 0 if none."""
+    return int(call(crev.token.functions.lotOf(bytes(meter_id), int(interval_start))))
 
 
 def balance(w3: Web3, crev: Crev, holder: str) -> Balance:  # noqa: ARG001 - w3 kept for a uniform API
@@ -208,8 +233,81 @@ def balance(w3: Web3, crev: Crev, holder: str) -> Balance:  # noqa: ARG001 - w3 
 
 
 def emission_factor_schedule(crev: Crev) -> list[tuple[int, int]]:
-    """``[(effective_from_interval, g-CO2/kWh), …]`` oldest first."""
+    """``[(effective_from, g-CO2/kWh), …]`` oldest first; a factor applies to readings of intervals
+    that start at or after ``effective_from`` (Unix seconds; 0 for the initial factor)."""
     return [(int(e[0]), int(e[1])) for e in call(crev.token.functions.factorSchedule())]
+
+
+# ------------------------------------------------------------------------------ LotIssued logs
+
+LOT_ISSUED_SIGNATURE = (
+    "LotIssued(uint256 indexed lotId, bytes32 indexed meterId, uint64 indexed intervalStart, "
+    "uint32 intervalSeconds, address owner, uint256 amount)"
+)
+"""C-REV's issuance event. Until issue 19 it was ``LotIssued(…, uint64 indexed intervalId, address owner,
+uint256 amount)`` with ``intervalId = start / 900``; the signature changed with the meaning, so an old
+decoder finds no logs rather than misreading start times as ids."""
+
+_LOT_ISSUED_ABI: dict[str, Any] = {
+    "type": "event", "name": "LotIssued", "anonymous": False,
+    "inputs": [
+        {"type": "uint256", "name": "lotId", "indexed": True},
+        {"type": "bytes32", "name": "meterId", "indexed": True},
+        {"type": "uint64", "name": "intervalStart", "indexed": True},
+        {"type": "uint32", "name": "intervalSeconds", "indexed": False},
+        {"type": "address", "name": "owner", "indexed": False},
+        {"type": "uint256", "name": "amount", "indexed": False},
+    ],
+}
+
+
+@dataclass(frozen=True)
+class IssuedLot:
+    """One ``LotIssued`` log: lot ``lot_id`` of ``amount`` base units issued to ``owner`` for the
+    reading of ``meter_id`` over [``interval_start``, ``interval_start + interval_seconds``)."""
+
+    lot_id: int
+    meter_id: bytes
+    interval_start: int
+    interval_seconds: int
+    owner: str
+    amount: int
+    block: int
+    tx: str
+    log_index: int
+
+    @property
+    def interval_end(self) -> int:
+        return self.interval_start + self.interval_seconds
+
+    @property
+    def interval_id(self) -> int:
+        """The 15-minute interval id of the reading's start (``start // 900``), as reports use it."""
+        return self.interval_start // INTERVAL_SECONDS
+
+
+def issued_lots(w3: Web3, crev: str | Crev, *, from_block: int = 0, to_block: int | str = "latest",
+                lot_id: int | None = None) -> list[IssuedLot]:
+    """Every ``LotIssued`` log of C-REV at ``crev`` (an address or a :class:`Crev`), oldest first,
+    decoded from the event's signature (no compiled artifacts needed). ``lot_id`` limits it to one lot."""
+    address = crev.token.address if isinstance(crev, Crev) else crev
+    topics: list[Any] = ["0x" + event_abi_to_log_topic(_LOT_ISSUED_ABI).hex()]
+    if lot_id is not None:
+        topics.append("0x" + int(lot_id).to_bytes(32, "big").hex())
+    raw = w3.eth.get_logs({"address": Web3.to_checksum_address(address), "topics": topics,
+                           "fromBlock": from_block, "toBlock": to_block})
+    event = w3.eth.contract(abi=[_LOT_ISSUED_ABI]).events.LotIssued()
+    out = []
+    for log_entry in raw:
+        ev = event.process_log(log_entry)
+        a = ev["args"]
+        out.append(IssuedLot(
+            lot_id=int(a["lotId"]), meter_id=bytes(a["meterId"]), interval_start=int(a["intervalStart"]),
+            interval_seconds=int(a["intervalSeconds"]), owner=a["owner"], amount=int(a["amount"]),
+            block=int(ev["blockNumber"]), tx=_tx_hex(ev["transactionHash"]), log_index=int(ev["logIndex"]),
+        ))
+    out.sort(key=lambda e: (e.block, e.log_index))
+    return out
 
 
 # ------------------------------------------------------------------------------ writes
@@ -264,12 +362,20 @@ def retire(
 
 
 def set_emission_factor(w3: Web3, account: LocalAccount, crev: Crev, factor_g_per_kwh: int, *,
+                        effective_from: int | None = None,
                         effective_from_interval: int | None = None) -> dict[str, Any]:
-    """Schedule a new factor (PARAMETER_ROLE): for the next interval on, or from a later one."""
-    if effective_from_interval is None:
+    """Schedule a new factor (PARAMETER_ROLE) for readings of intervals that start at or after
+    ``effective_from`` (Unix seconds, at least ``FACTOR_LEAD_SECONDS`` = 900 s from now), or after
+    the 15-minute interval id ``effective_from_interval`` starts (``id * 900``); without either, for
+    intervals starting 900 s from now on."""
+    if effective_from is not None and effective_from_interval is not None:
+        raise ValueError("give effective_from (Unix seconds) or effective_from_interval (id), not both")
+    if effective_from_interval is not None:
+        effective_from = int(effective_from_interval) * INTERVAL_SECONDS
+    if effective_from is None:
         fn = crev.token.functions.setEmissionFactor(int(factor_g_per_kwh))
     else:
-        fn = crev.token.functions.scheduleEmissionFactor(int(factor_g_per_kwh), int(effective_from_interval))
+        fn = crev.token.functions.scheduleEmissionFactor(int(factor_g_per_kwh), int(effective_from))
     return send(w3, account, fn)
 
 
@@ -372,9 +478,8 @@ def trace(w3: Web3, crev: Crev, certificate_id: int) -> Trace:
     transfers: list[TraceTransfer] = []
     for lot_id, amount in zip(ids, amounts, strict=True):
         info = lot_info(crev, lot_id)
-        issued = token.events.LotIssued().get_logs(argument_filters={"lotId": int(lot_id)},
-                                                   from_block=from_block, to_block=ev["blockNumber"])
-        ib, itx = (int(issued[0]["blockNumber"]), _tx_hex(issued[0]["transactionHash"])) if issued else (0, "")
+        issued = issued_lots(w3, crev, from_block=from_block, to_block=ev["blockNumber"], lot_id=int(lot_id))
+        ib, itx = (issued[0].block, issued[0].tx) if issued else (0, "")
         lots.append(TraceLot(info, int(amount), ib, itx))
         moves = [
             m for m in token.events.LotTransferred().get_logs(
@@ -402,7 +507,23 @@ def trace(w3: Web3, crev: Crev, certificate_id: int) -> Trace:
 
 
 def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):  # past year 9999: uint64 seconds can hold it
+        return f"unix {int(ts)}"
+
+
+def _duration(seconds: int) -> str:
+    """ISO 8601 duration: 900 → ``PT15M``, 1800 → ``PT30M``, 86400 → ``PT24H``, 1000 → ``PT16M40S``."""
+    h, rest = divmod(int(seconds), 3600)
+    m, s = divmod(rest, 60)
+    text = "".join(f"{v}{u}" for v, u in ((h, "H"), (m, "M"), (s, "S")) if v)
+    return "PT" + (text or "0S")
+
+
+def format_interval(start: int, seconds: int) -> str:
+    """An interval as ISO 8601 start/duration: ``2027-01-15T08:00:00Z/PT30M``."""
+    return f"{_iso(start)}/{_duration(seconds)}"
 
 
 def format_trace(t: Trace) -> str:
@@ -418,7 +539,8 @@ def format_trace(t: Trace) -> str:
     for lot in t.lots:
         i = lot.info
         meter = "0x" + i.meter_id.hex()
-        out.append(f"  lot {i.lot_id}: meter {meter} interval {i.interval_id} issued to {i.owner}: "
+        out.append(f"  lot {i.lot_id}: meter {meter} interval {format_interval(i.interval_start, i.interval_seconds)}"
+                   f" issued to {i.owner}: "
                    f"{i.self_consumed_wh} Wh x {i.factor_g_per_kwh} g/kWh = {format_crev(i.amount)} "
                    f"(block {lot.issued_block}); retired here {format_crev(lot.retired_amount)}")
     out.append(f"transfers ({len(t.transfers)}):")

@@ -7,13 +7,17 @@ import {ISelfConsumptionHook} from "./IMeterHooks.sol";
 /// @title ICarbonReductionValue
 /// @notice C-REV: 1 C-REV = 1 t-CO2e avoided, 18 decimals. Issued only by the meter registry's
 ///         self-consumption hook for certified renewable meters, as one *lot* per (meter, interval).
+///         Intervals are named by their start time (Unix seconds) and length, never by an id that
+///         depends on the length, so lots and the factor schedule are right for every interval
+///         length the meter registry allows (60 … 86,400 s) and across changes of it.
 ///         Every holder's balance is kept per lot, and every move (transfer, retirement) names the
 ///         lots it touched, so a retirement certificate traces back exactly to its meters/intervals.
 interface ICarbonReductionValue is IERC20, ISelfConsumptionHook {
     /// @notice One issuance: the self-consumed renewable energy of one reading of one meter.
     struct Lot {
         bytes32 meterId; // certified meter that measured the energy
-        uint64 intervalId; // 15-minute interval of the reading (start / 900)
+        uint64 intervalStart; // start of the reading's interval (Unix seconds)
+        uint32 intervalSeconds; // length of that interval (packed with the start and owner in one slot)
         address owner; // meter owner who received the lot
         uint64 selfConsumedWh; // energy behind the lot (packed with the next two: 3 storage slots a lot)
         uint32 factorGPerKwh; // emission factor applied (g-CO2/kWh)
@@ -21,15 +25,21 @@ interface ICarbonReductionValue is IERC20, ISelfConsumptionHook {
     }
 
     /// @notice One entry of the emission-factor schedule: `factorGPerKwh` applies to readings of
-    ///         intervals `>= effectiveFromInterval` (until the next entry).
+    ///         intervals that start at or after `effectiveFrom` (Unix seconds), until the next entry.
     struct FactorEntry {
-        uint64 effectiveFromInterval;
+        uint64 effectiveFrom;
         uint256 factorGPerKwh;
     }
 
-    /// @notice Emitted when a lot is issued to a meter owner.
+    /// @notice Emitted when a lot is issued to a meter owner, for the reading of interval
+    ///         [intervalStart, intervalStart + intervalSeconds) (Unix seconds).
     event LotIssued(
-        uint256 indexed lotId, bytes32 indexed meterId, uint64 indexed intervalId, address owner, uint256 amount
+        uint256 indexed lotId,
+        bytes32 indexed meterId,
+        uint64 indexed intervalStart,
+        uint32 intervalSeconds,
+        address owner,
+        uint256 amount
     );
     /// @notice Emitted for each lot a transfer moved (one ERC-20 `Transfer` may emit several).
     event LotTransferred(uint256 indexed lotId, address indexed from, address indexed to, uint256 amount);
@@ -47,20 +57,22 @@ interface ICarbonReductionValue is IERC20, ISelfConsumptionHook {
         uint64 periodEnd,
         address retiredBy
     );
-    /// @notice Emitted when an emission factor is scheduled for readings of `effectiveFromInterval` on.
-    event EmissionFactorScheduled(uint64 indexed effectiveFromInterval, uint256 factorGPerKwh);
+    /// @notice Emitted when an emission factor is scheduled for readings of intervals that start at
+    ///         or after `effectiveFrom` (Unix seconds; 0 for the constructor's factor).
+    event EmissionFactorScheduled(uint64 indexed effectiveFrom, uint256 factorGPerKwh);
     /// @notice Emitted when the minimum retirement amount changes.
     event MinimumRetirementSet(uint256 previous, uint256 minimum);
 
     /// @notice Thrown when the constructor gets the zero address as admin or issuer.
     error CrevInvalidAddress();
-    /// @notice Thrown when a lot for this (meter, interval) already exists: a reading earns once.
-    error CrevLotAlreadyIssued(bytes32 meterId, uint64 intervalId, uint256 lotId);
+    /// @notice Thrown when a lot for this (meter, interval start) already exists: a reading earns once.
+    error CrevLotAlreadyIssued(bytes32 meterId, uint64 intervalStart, uint256 lotId);
     /// @notice Thrown when the factor is above the sanity cap (`MAX_FACTOR_G_PER_KWH`).
     error CrevFactorTooHigh(uint256 factorGPerKwh, uint256 maximum);
-    /// @notice Thrown when a factor change would apply to the current or an earlier interval, or
-    ///         before an already scheduled change (the schedule only grows forward).
-    error CrevFactorNotForward(uint64 effectiveFromInterval, uint64 earliestAllowed);
+    /// @notice Thrown when a factor change would take effect less than `FACTOR_LEAD_SECONDS` after the
+    ///         block time (so it could reach an interval that has begun or been issued), or before an
+    ///         already scheduled change (the schedule only grows forward).
+    error CrevFactorNotForward(uint64 effectiveFrom, uint64 earliestAllowed);
     /// @notice Thrown when a retirement is below the DAO's minimum.
     error CrevBelowMinimumRetirement(uint256 amount, uint256 minimum);
     /// @notice Thrown when a retirement names neither a beneficiary address nor a name.
@@ -93,21 +105,29 @@ interface ICarbonReductionValue is IERC20, ISelfConsumptionHook {
     /// @notice Total C-REV ever retired (base units); `totalSupply == totalIssued - totalRetired`.
     function totalRetired() external view returns (uint256);
 
-    /// @notice Emission factor (g-CO2/kWh) that applies to readings of interval `intervalId`.
-    function emissionFactorAt(uint64 intervalId) external view returns (uint256);
+    /// @notice Smallest lead (seconds) between a factor change and the time it takes effect: 900, the
+    ///         meter registry's largest clock drift, so no interval that may already have been issued
+    ///         (one ending at most that far after the block time, hence starting before it) is reached.
+    function FACTOR_LEAD_SECONDS() external view returns (uint64);
+    /// @notice Emission factor (g-CO2/kWh) for the reading of an interval that starts at
+    ///         `intervalStart` (Unix seconds), whatever its length.
+    function emissionFactorAt(uint64 intervalStart) external view returns (uint256);
     /// @notice The whole factor schedule, oldest first.
     function factorSchedule() external view returns (FactorEntry[] memory);
-    /// @notice C-REV base units that `selfConsumedWh` of interval `intervalId` earns (exact:
-    ///         `wh * factor * 1e18 / (1000 * 1e6)` = `wh * factor * 1e9`, no rounding).
-    function amountFor(uint256 selfConsumedWh, uint64 intervalId) external view returns (uint256);
+    /// @notice C-REV base units that `selfConsumedWh` of the interval starting at `intervalStart` earns
+    ///         (exact: `wh * factor * 1e18 / (1000 * 1e6)` = `wh * factor * 1e9`, no rounding).
+    function amountFor(uint256 selfConsumedWh, uint64 intervalStart) external view returns (uint256);
 
-    /// @notice Schedules `factorGPerKwh` for readings of the NEXT interval on (current interval + 1).
-    /// @dev Only `PARAMETER_ROLE`. Readings of the current and earlier intervals keep their factor.
+    /// @notice Schedules `factorGPerKwh` for readings of intervals that start at or after
+    ///         `FACTOR_LEAD_SECONDS` (15 minutes) from now.
+    /// @dev Only `PARAMETER_ROLE`. Readings of intervals that start earlier keep their factor, even
+    ///      when they arrive late.
     function setEmissionFactor(uint256 factorGPerKwh) external;
-    /// @notice Schedules `factorGPerKwh` for readings of `effectiveFromInterval` on.
-    /// @dev Only `PARAMETER_ROLE`; `effectiveFromInterval` must be after the current interval and
-    ///      not before the last scheduled entry (an entry for the same interval is replaced).
-    function scheduleEmissionFactor(uint256 factorGPerKwh, uint64 effectiveFromInterval) external;
+    /// @notice Schedules `factorGPerKwh` for readings of intervals that start at or after
+    ///         `effectiveFrom` (Unix seconds).
+    /// @dev Only `PARAMETER_ROLE`; `effectiveFrom` must be at least `FACTOR_LEAD_SECONDS` after the
+    ///      block time and not before the last scheduled entry (an entry for the same time is replaced).
+    function scheduleEmissionFactor(uint256 factorGPerKwh, uint64 effectiveFrom) external;
     /// @notice Sets the minimum amount of one retirement. Only `PARAMETER_ROLE`.
     function setMinimumRetirement(uint256 minimum) external;
 
@@ -115,8 +135,9 @@ interface ICarbonReductionValue is IERC20, ISelfConsumptionHook {
     function lotCount() external view returns (uint256);
     /// @notice The issuance record of lot `lotId`.
     function lot(uint256 lotId) external view returns (Lot memory);
-    /// @notice Lot id issued for (meter, interval), 0 if none.
-    function lotOf(bytes32 meterId, uint64 intervalId) external view returns (uint256);
+    /// @notice Lot id issued for the reading of `meterId` whose interval starts at `intervalStart`
+    ///         (Unix seconds), 0 if none.
+    function lotOf(bytes32 meterId, uint64 intervalStart) external view returns (uint256);
     /// @notice How much of lot `lotId` `holder` holds.
     function lotBalanceOf(uint256 lotId, address holder) external view returns (uint256);
     /// @notice The lots `holder` holds (non-zero only), in the order transfers spend them (FIFO).

@@ -201,15 +201,12 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
     // ------------------------------------------------------------------ parameters
 
     /// @notice Sets the required interval length in seconds (60 … 86400). Only `PARAMETER_ROLE`.
-    /// @dev Refused while a self-consumption hook is installed: the hook receives interval ids
-    ///      (start / length), and ids of two lengths can name different intervals alike, so a lot
-    ///      key could repeat and the hook would fail for an accepted reading. Remove the hook, change
-    ///      the length, and install a hook that keys its lots for the new length.
+    /// @dev Allowed with a self-consumption hook installed: the hook receives the interval's start
+    ///      time and length, not an id that depends on the length, and one meter's intervals never
+    ///      overlap (a reading may not start before the last accepted one ends), so C-REV's lots and
+    ///      factors stay right across the change.
     function setIntervalLength(uint32 seconds_) external onlyRole(PARAMETER_ROLE) {
         if (seconds_ < 60 || seconds_ > 86_400) revert MeterInvalidParameter("intervalLength", seconds_);
-        if (address(selfConsumptionHook) != address(0)) {
-            revert MeterInvalidParameter("intervalLength while a hook is set", seconds_);
-        }
         intervalLength = seconds_;
         emit IntervalLengthSet(seconds_);
     }
@@ -667,8 +664,8 @@ contract MeterRegistry is AccessControl, EIP712, ReentrancyGuardTransient, IMete
         // EIP-150 passes at most 63/64 of the remaining gas; demand enough that the cap is real.
         uint256 needed = (cap * 64) / 63 + 10_000;
         if (gasleft() < needed) revert MeterHookGasTooLow(gasleft(), needed);
-        // Accepted readings have a 32-bit sequence and interval end, and wh ≤ generation < 2^64.
-        try hook.onSelfConsumption{gas: cap}(id, owner, uint64(_word(r, _START) / len), uint64(wh)) {}
+        // Accepted readings have a 32-bit sequence and interval end, len ≤ 86,400 and wh ≤ generation < 2^64.
+        try hook.onSelfConsumption{gas: cap}(id, owner, uint64(_word(r, _START)), uint32(len), uint64(wh)) {}
         catch (bytes memory reason) {
             emit SelfConsumptionHookFailed(id, uint64(_word(r, _SEQ)), reason);
         }

@@ -14,7 +14,9 @@ contract StandInMeterIssuer {
     mapping(bytes32 meterId => bool) public certified;
 
     /// @notice Emitted for every reading, whether it reached the hook or not.
-    event ReadingForwarded(bytes32 indexed meterId, uint64 indexed intervalId, uint256 selfConsumedWh, bool issued);
+    event ReadingForwarded(
+        bytes32 indexed meterId, uint64 indexed intervalStart, uint32 intervalSeconds, uint256 selfConsumedWh, bool issued
+    );
 
     /// @param hook_ The hook to call.
     constructor(ISelfConsumptionHook hook_) {
@@ -26,11 +28,14 @@ contract StandInMeterIssuer {
         certified[meterId] = value;
     }
 
-    /// @notice Simulates an accepted reading; calls the hook only for a certified meter with
+    /// @notice Simulates an accepted reading of the interval [intervalStart, intervalStart +
+    ///         intervalSeconds) (Unix seconds); calls the hook only for a certified meter with
     ///         self-consumed energy.
-    function submit(bytes32 meterId, address owner, uint64 intervalId, uint256 selfConsumedWh) external {
+    function submit(bytes32 meterId, address owner, uint64 intervalStart, uint32 intervalSeconds, uint256 selfConsumedWh)
+        external
+    {
         bool issue = certified[meterId] && selfConsumedWh > 0;
-        if (issue) hook.onSelfConsumption(meterId, owner, intervalId, selfConsumedWh);
-        emit ReadingForwarded(meterId, intervalId, selfConsumedWh, issue);
+        if (issue) hook.onSelfConsumption(meterId, owner, intervalStart, intervalSeconds, selfConsumedWh);
+        emit ReadingForwarded(meterId, intervalStart, intervalSeconds, selfConsumedWh, issue);
     }
 }

@@ -26,7 +26,12 @@ contract CarbonReductionValue is ERC20, AccessControl, ICarbonReductionValue {
     uint256 public constant MAX_FACTOR_G_PER_KWH = 2000;
     /// @notice C-REV base units per (Wh × g-CO2/kWh): 1e18 / (1000 Wh/kWh × 1e6 g/t) = 1e9, exact.
     uint256 public constant UNITS_PER_WH_G_PER_KWH = 1e9;
-    uint256 private constant INTERVAL_SECONDS = 900;
+    /// @inheritdoc ICarbonReductionValue
+    /// @dev The registry accepts a reading whose interval ends up to `MAX_CLOCK_DRIFT` (900 s) after
+    ///      the block time, so with its shortest length (60 s) an issued interval can start up to
+    ///      840 s ahead. A change at least 900 s ahead therefore never reaches an issued lot: every
+    ///      lot's factor stays `emissionFactorAt(lot.intervalStart)` (forge invariant).
+    uint64 public constant FACTOR_LEAD_SECONDS = 900;
 
     /// @inheritdoc ICarbonReductionValue
     string public region;
@@ -43,7 +48,7 @@ contract CarbonReductionValue is ERC20, AccessControl, ICarbonReductionValue {
 
     FactorEntry[] private _schedule;
     mapping(uint256 lotId => Lot) private _lots;
-    mapping(bytes32 meterId => mapping(uint64 intervalId => uint256 lotId)) private _lotOf;
+    mapping(bytes32 meterId => mapping(uint64 intervalStart => uint256 lotId)) private _lotOf;
     mapping(uint256 lotId => mapping(address holder => uint256)) private _lotBalance;
     // Per-holder FIFO queue of lot ids; entries before `_head` are spent. `_queued` avoids duplicates.
     mapping(address holder => uint256[]) private _queue;
@@ -81,39 +86,47 @@ contract CarbonReductionValue is ERC20, AccessControl, ICarbonReductionValue {
     // ------------------------------------------------------------------ issuance
 
     /// @inheritdoc ISelfConsumptionHook
-    /// @dev Only `ISSUER_ROLE`. Creates lot (meter, interval) worth `amountFor(wh, interval)` for the
-    ///      meter owner. Zero energy or a zero factor issues nothing. A second call for the same
-    ///      (meter, interval) reverts, so a reading can never earn twice.
-    function onSelfConsumption(bytes32 meterId, address owner, uint64 intervalId, uint256 selfConsumedWh)
-        external
-        onlyRole(ISSUER_ROLE)
-    {
-        uint256 existing = _lotOf[meterId][intervalId];
-        if (existing != 0) revert CrevLotAlreadyIssued(meterId, intervalId, existing);
+    /// @dev Only `ISSUER_ROLE`. Creates lot (meter, interval start) worth `amountFor(wh, intervalStart)`
+    ///      for the meter owner. Zero energy or a zero factor issues nothing. A second call for the
+    ///      same (meter, interval start) reverts, so a reading can never earn twice; the key does not
+    ///      depend on the interval length, so a change of length cannot make two readings collide.
+    function onSelfConsumption(
+        bytes32 meterId,
+        address owner,
+        uint64 intervalStart,
+        uint32 intervalSeconds,
+        uint256 selfConsumedWh
+    ) external onlyRole(ISSUER_ROLE) {
+        // The interval is the issuer's word, as the energy is: the registry checked the reading's
+        // start (aligned to its length, after the meter's last interval) and length (60 … 86,400 s).
+        uint256 existing = _lotOf[meterId][intervalStart];
+        if (existing != 0) revert CrevLotAlreadyIssued(meterId, intervalStart, existing);
         if (selfConsumedWh > type(uint64).max) revert CrevEnergyTooLarge(selfConsumedWh);
-        uint256 factor = emissionFactorAt(intervalId);
+        uint256 factor = emissionFactorAt(intervalStart);
         uint256 amount = selfConsumedWh * factor * UNITS_PER_WH_G_PER_KWH;
         // slither-disable-next-line incorrect-equality -- amount is computed from arguments (energy x factor), not a balance: zero means nothing to issue
         if (amount == 0) return;
         uint256 lotId = ++lotCount;
         // Casts are safe: wh < 2^64 checked above, factor <= MAX_FACTOR_G_PER_KWH (< 2^32), and so
         // amount < 2^64 * 2^11 * 2^30 < 2^128.
-        _lots[lotId] = Lot(meterId, intervalId, owner, uint64(selfConsumedWh), uint32(factor), uint128(amount));
-        _lotOf[meterId][intervalId] = lotId;
+        _lots[lotId] = Lot(
+            meterId, intervalStart, intervalSeconds, owner, uint64(selfConsumedWh), uint32(factor), uint128(amount)
+        );
+        _lotOf[meterId][intervalStart] = lotId;
         totalIssued += amount;
         _mint(owner, amount);
         _credit(owner, lotId, amount);
-        emit LotIssued(lotId, meterId, intervalId, owner, amount);
+        emit LotIssued(lotId, meterId, intervalStart, intervalSeconds, owner, amount);
     }
 
     /// @inheritdoc ICarbonReductionValue
-    function emissionFactorAt(uint64 intervalId) public view returns (uint256) {
-        // Binary search for the last entry with effectiveFromInterval <= intervalId (entry 0 is 0).
+    function emissionFactorAt(uint64 intervalStart) public view returns (uint256) {
+        // Binary search for the last entry with effectiveFrom <= intervalStart (entry 0 is 0).
         uint256 lo = 0;
         uint256 hi = _schedule.length - 1;
         while (lo < hi) {
             uint256 mid = (lo + hi + 1) / 2;
-            if (_schedule[mid].effectiveFromInterval <= intervalId) lo = mid;
+            if (_schedule[mid].effectiveFrom <= intervalStart) lo = mid;
             else hi = mid - 1;
         }
         return _schedule[lo].factorGPerKwh;
@@ -125,33 +138,32 @@ contract CarbonReductionValue is ERC20, AccessControl, ICarbonReductionValue {
     }
 
     /// @inheritdoc ICarbonReductionValue
-    function amountFor(uint256 selfConsumedWh, uint64 intervalId) external view returns (uint256) {
-        return selfConsumedWh * emissionFactorAt(intervalId) * UNITS_PER_WH_G_PER_KWH;
+    function amountFor(uint256 selfConsumedWh, uint64 intervalStart) external view returns (uint256) {
+        return selfConsumedWh * emissionFactorAt(intervalStart) * UNITS_PER_WH_G_PER_KWH;
     }
 
     // ------------------------------------------------------------------ parameters
 
     /// @inheritdoc ICarbonReductionValue
     function setEmissionFactor(uint256 factorGPerKwh) external onlyRole(PARAMETER_ROLE) {
-        _scheduleFactor(factorGPerKwh, uint64(block.timestamp / INTERVAL_SECONDS) + 1);
+        // Intervals are aligned to their length, so with 15-minute intervals this is the quarter hour
+        // after next (rounding to it would change nothing for them).
+        _scheduleFactor(factorGPerKwh, uint64(block.timestamp) + FACTOR_LEAD_SECONDS);
     }
 
     /// @inheritdoc ICarbonReductionValue
-    function scheduleEmissionFactor(uint256 factorGPerKwh, uint64 effectiveFromInterval)
-        external
-        onlyRole(PARAMETER_ROLE)
-    {
-        _scheduleFactor(factorGPerKwh, effectiveFromInterval);
+    function scheduleEmissionFactor(uint256 factorGPerKwh, uint64 effectiveFrom) external onlyRole(PARAMETER_ROLE) {
+        _scheduleFactor(factorGPerKwh, effectiveFrom);
     }
 
     function _scheduleFactor(uint256 factorGPerKwh, uint64 effectiveFrom) private {
         if (factorGPerKwh > MAX_FACTOR_G_PER_KWH) revert CrevFactorTooHigh(factorGPerKwh, MAX_FACTOR_G_PER_KWH);
-        uint64 earliest = uint64(block.timestamp / INTERVAL_SECONDS) + 1;
+        uint64 earliest = uint64(block.timestamp) + FACTOR_LEAD_SECONDS;
         FactorEntry storage last = _schedule[_schedule.length - 1];
-        if (last.effectiveFromInterval > earliest) earliest = last.effectiveFromInterval;
+        if (last.effectiveFrom > earliest) earliest = last.effectiveFrom;
         if (effectiveFrom < earliest) revert CrevFactorNotForward(effectiveFrom, earliest);
-        // slither-disable-next-line incorrect-equality -- exact interval match is the intent: rescheduling the same pending interval replaces its factor
-        if (effectiveFrom == last.effectiveFromInterval) last.factorGPerKwh = factorGPerKwh;
+        // slither-disable-next-line incorrect-equality -- exact time match is the intent: rescheduling the same pending start replaces its factor
+        if (effectiveFrom == last.effectiveFrom) last.factorGPerKwh = factorGPerKwh;
         else _schedule.push(FactorEntry(effectiveFrom, factorGPerKwh));
         emit EmissionFactorScheduled(effectiveFrom, factorGPerKwh);
     }
@@ -171,8 +183,8 @@ contract CarbonReductionValue is ERC20, AccessControl, ICarbonReductionValue {
     }
 
     /// @inheritdoc ICarbonReductionValue
-    function lotOf(bytes32 meterId, uint64 intervalId) external view returns (uint256) {
-        return _lotOf[meterId][intervalId];
+    function lotOf(bytes32 meterId, uint64 intervalStart) external view returns (uint256) {
+        return _lotOf[meterId][intervalStart];
     }
 
     /// @inheritdoc ICarbonReductionValue

@@ -20,6 +20,7 @@ from gridcoop_sdk.crev import (
     balance,
     emission_factor_schedule,
     format_crev,
+    format_interval,
     format_trace,
     load_crev,
     parse_crev,
@@ -68,6 +69,13 @@ def _time(value: str | None, name: str) -> int | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp())
+
+
+def _iso(ts: int) -> str:
+    try:
+        return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):  # past year 9999: uint64 seconds can hold it
+        return f"unix {int(ts)}"
 
 
 def _jsonable(obj: Any) -> Any:
@@ -171,32 +179,46 @@ def balance_cmd(address: str | None, key_env: str, as_json: bool, chain: Chain, 
     for h in b.lots:
         i = h.lot
         click.echo(f"  lot {i.lot_id}: {format_crev(h.amount)} from meter 0x{i.meter_id.hex()} "
-                   f"interval {i.interval_id} ({i.self_consumed_wh} Wh x {i.factor_g_per_kwh} g/kWh)")
+                   f"interval {format_interval(i.interval_start, i.interval_seconds)} "
+                   f"({i.self_consumed_wh} Wh x {i.factor_g_per_kwh} g/kWh)")
 
 
 @crev.command("factor")
 @click.option("--set", "new_factor", type=click.IntRange(min=0, max=2000), default=None, metavar="G_PER_KWH",
               help="Schedule a new emission factor (needs PARAMETER_ROLE); without it, only show the schedule.")
+@click.option("--effective-from", default=None, metavar="TIME",
+              help="With --set: readings of intervals starting at or after TIME (Unix seconds or an ISO "
+                   "date/time, UTC if no zone; at least 15 minutes ahead) get the new factor "
+                   "(default: intervals starting 15 minutes from now on).")
 @click.option("--effective-interval", type=click.IntRange(min=0), default=None, metavar="ID",
-              help="With --set: first interval id (Unix start / 900) it applies to (default: the next one).")
+              help="With --set: the same, given as a 15-minute interval id (TIME = ID x 900).")
 @key_env_option(KEY_ENV, "an account with PARAMETER_ROLE (with --set)")
 @_crev_options
-def factor_cmd(new_factor: int | None, effective_interval: int | None, key_env: str, chain: Chain,
-               crev_address: str | None) -> None:
-    """Show the emission-factor schedule (g-CO2/kWh by first interval), or schedule a change.
+def factor_cmd(new_factor: int | None, effective_from: str | None, effective_interval: int | None, key_env: str,
+               chain: Chain, crev_address: str | None) -> None:
+    """Show the emission-factor schedule (g-CO2/kWh by the interval start it applies from), or
+    schedule a change.
 
-    A change applies to readings of later intervals only; readings already made keep their factor.
+    A factor applies to readings by the start time of their interval, whatever the interval length.
+    A change applies only to intervals starting at least 15 minutes after it is made; readings of
+    earlier intervals, even when they arrive late, keep their factor.
     """
-    if effective_interval is not None and new_factor is None:
-        raise click.UsageError("--effective-interval needs --set")
+    if (effective_interval is not None or effective_from is not None) and new_factor is None:
+        raise click.UsageError("--effective-from/--effective-interval need --set")
+    if effective_interval is not None and effective_from is not None:
+        raise click.UsageError("give --effective-from or --effective-interval, not both")
+    start = _time(effective_from, "--effective-from")
+    if effective_interval is not None:
+        start = effective_interval * INTERVAL_SECONDS
     account = account_from_env(key_env, "an account with PARAMETER_ROLE") if new_factor is not None else None
     c = _open(chain, crev_address)
     if account is not None:
-        set_emission_factor(chain.w3, account, c, new_factor, effective_from_interval=effective_interval)
-    now = chain.w3.eth.get_block("latest")["timestamp"] // INTERVAL_SECONDS
-    click.echo(f"emission factor schedule of C-REV {c.address} (current interval {now}):")
-    for start, factor in emission_factor_schedule(c):
-        click.echo(f"  from interval {start:>10}: {factor} g-CO2/kWh")
+        set_emission_factor(chain.w3, account, c, new_factor, effective_from=start)
+    now = chain.w3.eth.get_block("latest")["timestamp"]
+    click.echo(f"emission factor schedule of C-REV {c.address} (chain time {_iso(now)}):")
+    for since, factor in emission_factor_schedule(c):
+        when = "the start" if since == 0 else f"{_iso(since)} ({since})"
+        click.echo(f"  intervals from {when}: {factor} g-CO2/kWh")
 
 
 # ------------------------------------------------------------------------------ report

@@ -34,9 +34,10 @@ def meter(name: bytes) -> bytes:
 
 @pytest.fixture
 def issue(w3, deployer, issuer):
-    """issue(meter_name, owner, interval_id, wh) -> receipt."""
+    """issue(meter_name, owner, k, wh, seconds=900) -> receipt: the reading of the k-th interval of
+    ``seconds`` (start = k x seconds, Unix time), as the registry passes it to C-REV."""
 
-    def _issue(name: bytes, owner: str, interval_id: int, wh: int):
-        return send(w3, deployer, issuer.functions.submit(meter(name), owner, interval_id, wh))
+    def _issue(name: bytes, owner: str, k: int, wh: int, seconds: int = 900):
+        return send(w3, deployer, issuer.functions.submit(meter(name), owner, k * seconds, seconds, wh))
 
     return _issue

@@ -14,8 +14,11 @@ from gridcoop_sdk.crev import (
     crev_amount,
     emission_factor_schedule,
     format_crev,
+    format_interval,
     format_trace,
+    issued_lots,
     load_crev,
+    lot_of,
     parse_crev,
     retire,
     set_emission_factor,
@@ -35,8 +38,8 @@ def lot_events(crev, receipt, name):
     return [dict(e["args"]) for e in getattr(crev.token.events, name)().process_receipt(receipt, errors=DISCARD)]
 
 
-def current_interval(w3) -> int:
-    return w3.eth.get_block("latest")["timestamp"] // 900
+def chain_time(w3) -> int:
+    return w3.eth.get_block("latest")["timestamp"]
 
 
 # ------------------------------------------------------------------------------ units
@@ -78,7 +81,7 @@ def test_deploy_records_token_and_certificate(w3, crev, deployer, deployments_di
 def test_only_the_issuer_can_issue(w3, crev, wallets):
     outsider = wallets[1]
     with pytest.raises(TransactionFailed) as err:
-        send(w3, outsider, crev.token.functions.onSelfConsumption(meter(b"A"), outsider.address, 1, 1000))
+        send(w3, outsider, crev.token.functions.onSelfConsumption(meter(b"A"), outsider.address, 900, 900, 1000))
     assert err.value.error_name == "AccessControlUnauthorizedAccount"
     assert err.value.error_args["neededRole"] == crev.token.functions.ISSUER_ROLE().call()
     assert crev.token.functions.totalSupply().call() == 0
@@ -86,17 +89,27 @@ def test_only_the_issuer_can_issue(w3, crev, wallets):
 
 def test_certified_meter_earns_exact_amount_and_a_lot(w3, crev, issue, wallets):
     alice = wallets[1].address
-    receipt = issue(b"A", alice, 1_970_000, 1234)
+    receipt = issue(b"A", alice, 1_970_000, 1234)  # the interval starting at 1,773,000,000 (Unix seconds)
+    start = 1_970_000 * 900
     expected = 1234 * FACTOR * 10**18 // (1000 * 10**6)
     assert expected == 555_300_000_000_000  # 555.3 g-CO2e
     assert crev.token.functions.balanceOf(alice).call() == expected
     [ev] = lot_events(crev, receipt, "LotIssued")
-    assert ev == {"lotId": 1, "meterId": meter(b"A"), "intervalId": 1_970_000, "owner": alice, "amount": expected}
+    assert ev == {"lotId": 1, "meterId": meter(b"A"), "intervalStart": start, "intervalSeconds": 900,
+                  "owner": alice, "amount": expected}
     info = crev.token.functions.lot(1).call()
-    assert info == (meter(b"A"), 1_970_000, alice, 1234, FACTOR, expected)
-    assert crev.token.functions.lotOf(meter(b"A"), 1_970_000).call() == 1
+    assert info == (meter(b"A"), start, 900, alice, 1234, FACTOR, expected)
+    assert crev.token.functions.lotOf(meter(b"A"), start).call() == 1 == lot_of(crev, meter(b"A"), start)
+    assert lot_of(crev, meter(b"A"), 1_970_000) == 0  # keyed by start time, not by an interval id
+    [logged] = issued_lots(w3, crev, from_block=crev.deploy_block)
+    assert (logged.lot_id, logged.meter_id, logged.interval_start, logged.interval_seconds, logged.owner,
+            logged.amount, logged.interval_id, logged.interval_end) == (
+        1, meter(b"A"), start, 900, alice, expected, 1_970_000, start + 900)
+    assert logged.block == receipt["blockNumber"]
     b = balance(w3, crev, alice)
     assert b.total == expected and [(h.lot.lot_id, h.amount) for h in b.lots] == [(1, expected)]
+    assert (b.lots[0].lot.interval_start, b.lots[0].lot.interval_seconds, b.lots[0].lot.interval_id) == (
+        start, 900, 1_970_000)
 
 
 def test_non_certified_meter_earns_nothing(w3, crev, issuer, issue, deployer, wallets):
@@ -114,48 +127,72 @@ def test_same_meter_interval_cannot_earn_twice(w3, crev, issue, wallets):
     with pytest.raises(TransactionFailed) as err:
         issue(b"A", alice, 10, 1000)
     assert err.value.error_name == "CrevLotAlreadyIssued"
-    assert err.value.error_args == {"meterId": meter(b"A"), "intervalId": 10, "lotId": 1}
+    assert err.value.error_args == {"meterId": meter(b"A"), "intervalStart": 9000, "lotId": 1}
+    with pytest.raises(TransactionFailed) as err:  # the same start with another length is the same reading
+        issue(b"A", alice, 5, 1000, seconds=1800)
+    assert err.value.error_name == "CrevLotAlreadyIssued"
     issue(b"B", alice, 10, 1000)  # another meter, same interval: fine
-    assert crev.token.functions.lotCount().call() == 2
+    issue(b"A", alice, 6, 1000, seconds=1800)  # the same meter's next half hour: its own lot
+    assert crev.token.functions.lotCount().call() == 3
 
 
 def test_factor_change_applies_to_later_intervals_only(w3, crev, issue, deployer, wallets):
     alice = wallets[1].address
     receipt = set_emission_factor(w3, deployer, crev, 300)
     [ev] = crev.token.events.EmissionFactorScheduled().process_receipt(receipt, errors=DISCARD)
-    effective = ev["args"]["effectiveFromInterval"]
-    assert effective == w3.eth.get_block(receipt["blockNumber"])["timestamp"] // 900 + 1
-    # A reading of the interval in which the change was made (or earlier) keeps 450 g/kWh ...
-    issue(b"A", alice, effective - 1, 1000)
-    issue(b"A", alice, effective - 500, 1000)
-    # ... readings of later intervals get 300 g/kWh.
-    issue(b"A", alice, effective, 1000)
-    issue(b"A", alice, effective + 7, 1000)
-    amounts = [crev.token.functions.lot(i).call()[5] for i in range(1, 5)]
-    assert amounts == [crev_amount(1000, 450)] * 2 + [crev_amount(1000, 300)] * 2
+    effective = ev["args"]["effectiveFrom"]  # Unix seconds
+    ts = w3.eth.get_block(receipt["blockNumber"])["timestamp"]
+    assert effective == ts + 900  # FACTOR_LEAD_SECONDS: 15 minutes ahead
+    k = -(-effective // 900)  # the first quarter hour starting at or after it
+    # Readings of intervals that start before it (even when they arrive late) keep 450 g/kWh ...
+    issue(b"A", alice, k - 1, 1000)
+    issue(b"A", alice, k - 500, 1000)
+    # ... readings of intervals that start from it get 300 g/kWh.
+    issue(b"A", alice, k, 1000)
+    issue(b"A", alice, k + 7, 1000)
+    # By start time, whatever the length: the half hour around it started before it.
+    half = effective // 1800
+    issue(b"B", alice, half, 1000, seconds=1800)  # starts at or before `effective`
+    issue(b"B", alice, half + 1, 1000, seconds=1800)  # starts after it
+    assert lot_of(crev, meter(b"B"), half * 1800) == 5
+    lots = [crev.token.functions.lot(i).call() for i in range(1, 7)]
+    assert [x[6] for x in lots[:4]] == [crev_amount(1000, 450)] * 2 + [crev_amount(1000, 300)] * 2
+    expected_half = 300 if half * 1800 >= effective else 450
+    assert [x[5] for x in lots[4:]] == [expected_half, 300]
+    assert [x[5] for x in lots] == [crev.token.functions.emissionFactorAt(x[1]).call() for x in lots]
     assert emission_factor_schedule(crev) == [(0, 450), (effective, 300)]
 
 
 def test_factor_cannot_be_backdated_or_set_by_outsiders(w3, crev, deployer, wallets):
-    now = current_interval(w3)
+    now = chain_time(w3)
+    for too_soon in (now - 900, now, now + 899):  # the registry may already have issued such intervals
+        with pytest.raises(TransactionFailed) as err:
+            set_emission_factor(w3, deployer, crev, 100, effective_from=too_soon)
+        assert err.value.error_name == "CrevFactorNotForward"
     with pytest.raises(TransactionFailed) as err:
-        set_emission_factor(w3, deployer, crev, 100, effective_from_interval=now)
+        set_emission_factor(w3, deployer, crev, 100, effective_from_interval=now // 900 + 1)
     assert err.value.error_name == "CrevFactorNotForward"
+    with pytest.raises(ValueError, match="not both"):
+        set_emission_factor(w3, deployer, crev, 100, effective_from=now + 10**6, effective_from_interval=1)
     with pytest.raises(TransactionFailed) as err:
         set_emission_factor(w3, wallets[1], crev, 100)
     assert err.value.error_name == "AccessControlUnauthorizedAccount"
     with pytest.raises(TransactionFailed) as err:
         set_emission_factor(w3, deployer, crev, 2001)
     assert err.value.error_name == "CrevFactorTooHigh"
-    # a later schedule entry, then re-scheduling the same interval replaces it
-    set_emission_factor(w3, deployer, crev, 200, effective_from_interval=now + 100)
-    set_emission_factor(w3, deployer, crev, 250, effective_from_interval=now + 100)
+    # a later schedule entry, then re-scheduling the same start replaces it
+    at = now + 100 * 900 + 7  # any second, not only quarter hours
+    set_emission_factor(w3, deployer, crev, 200, effective_from=at)
+    set_emission_factor(w3, deployer, crev, 250, effective_from=at)
     with pytest.raises(TransactionFailed) as err:
-        set_emission_factor(w3, deployer, crev, 100, effective_from_interval=now + 50)
+        set_emission_factor(w3, deployer, crev, 100, effective_from=at - 1)
     assert err.value.error_name == "CrevFactorNotForward"
-    assert emission_factor_schedule(crev) == [(0, 450), (now + 100, 250)]
-    assert crev.token.functions.emissionFactorAt(now + 99).call() == 450
-    assert crev.token.functions.emissionFactorAt(now + 100).call() == 250
+    assert err.value.error_args == {"effectiveFrom": at - 1, "earliestAllowed": at}
+    set_emission_factor(w3, deployer, crev, 150, effective_from_interval=(now // 900) + 200)
+    assert emission_factor_schedule(crev) == [(0, 450), (at, 250), ((now // 900 + 200) * 900, 150)]
+    assert crev.token.functions.emissionFactorAt(at - 1).call() == 450
+    assert crev.token.functions.emissionFactorAt(at).call() == 250
+    assert crev.token.functions.emissionFactorAt((now // 900 + 200) * 900).call() == 150
 
 
 # ------------------------------------------------------------------------------ transfers
@@ -316,14 +353,17 @@ def test_trace_across_three_holders_is_exact(w3, crev, issue, deployer, wallets)
     t = trace(w3, crev, cert)
     assert t.retirement.holder == carol and t.retirement.amount == l1 + 10**14
     assert t.retirement.beneficiary_name == "Carol's cafe"
-    assert [(x.info.lot_id, x.info.meter_id, x.info.interval_id, x.info.owner, x.retired_amount) for x in t.lots] == [
-        (1, meter(b"A"), 100, alice, l1), (2, meter(b"A"), 101, alice, 10**14)]
+    assert [(x.info.lot_id, x.info.meter_id, x.info.interval_start, x.info.interval_seconds, x.info.interval_id,
+             x.info.owner, x.retired_amount) for x in t.lots] == [
+        (1, meter(b"A"), 90_000, 900, 100, alice, l1), (2, meter(b"A"), 90_900, 900, 101, alice, 10**14)]
     assert [(x.lot_id, x.sender, x.recipient, x.amount) for x in t.transfers] == [
         (1, alice, bob, l1), (2, alice, bob, l2), (1, bob, carol, l1), (2, bob, carol, 10**14)]
     assert t.holders == [alice, bob, carol]
     assert all(x.issued_block > 0 for x in t.lots)
     text = format_trace(t)
     assert "lot 1: meter 0x41" in text and "Carol's cafe" in text and f"{bob} -> {carol}" in text
+    assert "interval 1970-01-02T01:00:00Z/PT15M issued to" in text
+    assert format_interval(90_900, 900) == "1970-01-02T01:15:00Z/PT15M"
     # the retired value is gone from every balance and never moves again
     assert crev.token.functions.balanceOf(carol).call() == 0
     assert crev.token.functions.certificateLots(cert).call() == [[1, 2], [l1, 10**14]]
@@ -332,3 +372,18 @@ def test_trace_across_three_holders_is_exact(w3, crev, issue, deployer, wallets)
 def test_trace_of_unknown_certificate_is_refused(w3, crev):
     with pytest.raises(CertificateNotFound, match="no retirement certificate #9"):
         trace(w3, crev, 9)
+
+
+def test_lot_issued_signature_matches_the_contract(crev):
+    """The SDK's signature text (what report loaders decode with) is the compiled event's, and the
+    old interval-id event is gone (an old decoder finds nothing instead of misreading start times)."""
+    from eth_utils import event_abi_to_log_topic, keccak
+
+    from gridcoop_sdk.crev import LOT_ISSUED_SIGNATURE
+    from keeper.reports.carbon import event_abi
+
+    [compiled] = [e for e in crev.token.abi if e.get("type") == "event" and e["name"] == "LotIssued"]
+    assert event_abi_to_log_topic(event_abi(LOT_ISSUED_SIGNATURE)) == event_abi_to_log_topic(compiled)
+    assert [(i["type"], i["name"], i["indexed"]) for i in compiled["inputs"]] == [
+        (i["type"], i["name"], i["indexed"]) for i in event_abi(LOT_ISSUED_SIGNATURE)["inputs"]]
+    assert event_abi_to_log_topic(compiled) != keccak(text="LotIssued(uint256,bytes32,uint64,address,uint256)")

@@ -25,9 +25,11 @@ def test_cli_balance_retire_trace(anvil, w3, crev, issue, wallets, deployments_d
 
     out = _run(anvil, crev, deployments_dir, "balance", bob.address)
     assert out.exit_code == 0, out.output
-    assert "0.003 t-CO2e in 1 lot(s)" in out.output and "interval 100" in out.output
+    assert "0.003 t-CO2e in 1 lot(s)" in out.output
+    assert "interval 1970-01-02T01:00:00Z/PT15M (10000 Wh x 450 g/kWh)" in out.output  # start 100 x 900 s
     js = json.loads(_run(anvil, crev, deployments_dir, "balance", "--json", key=bob).output)
     assert js["total"] == 3 * 10**15 and js["lots"][0]["lot_id"] == 1
+    assert (js["lots"][0]["interval_start"], js["lots"][0]["interval_seconds"]) == (90_000, 900)
 
     out = _run(anvil, crev, deployments_dir, "retire", "2kg", "--beneficiary-name", "Bob's bakery",
                "--message", "FY2026", "--period-start", "2026-04-01", "--period-end", "2027-03-31", key=bob)
@@ -48,11 +50,24 @@ def test_cli_balance_retire_trace(anvil, w3, crev, issue, wallets, deployments_d
 
 def test_cli_factor_show_and_set(anvil, w3, crev, deployer, deployments_dir):
     out = _run(anvil, crev, deployments_dir, "factor")
-    assert out.exit_code == 0 and "from interval          0: 450 g-CO2/kWh" in out.output
+    assert out.exit_code == 0 and "intervals from the start: 450 g-CO2/kWh" in out.output
     out = _run(anvil, crev, deployments_dir, "factor", "--set", "300", key=deployer)
     assert out.exit_code == 0, out.output
     assert ": 300 g-CO2/kWh" in out.output
     assert crev.token.functions.emissionFactorAt(2**63).call() == 300
+    # a chosen start: ISO date (UTC) or Unix seconds
+    out = _run(anvil, crev, deployments_dir, "factor", "--set", "280", "--effective-from", "2099-01-01", key=deployer)
+    assert out.exit_code == 0, out.output
+    assert "intervals from 2099-01-01T00:00:00Z (4070908800): 280 g-CO2/kWh" in out.output
+    out = _run(anvil, crev, deployments_dir, "factor", "--set", "270", "--effective-interval", "4600000",
+               key=deployer)  # a 15-minute interval id: from 4,140,000,000 s (2101-03-11T16:00:00Z)
+    assert out.exit_code == 0, out.output
+    assert "intervals from 2101-03-11T16:00:00Z (4140000000): 270 g-CO2/kWh" in out.output
+    assert crev.token.functions.emissionFactorAt(4_140_000_000).call() == 270
+    out = _run(anvil, crev, deployments_dir, "factor", "--set", "260", "--effective-from", str(2**63), key=deployer)
+    assert out.exit_code == 0 and f"intervals from unix {2**63} ({2**63}): 260 g-CO2/kWh" in out.output
+    out = _run(anvil, crev, deployments_dir, "factor", "--effective-from", "2099-01-01")
+    assert out.exit_code == 2 and "need --set" in out.output
 
 
 def test_cli_refuses_bad_input_with_reasons(anvil, crev, issue, wallets, deployments_dir):

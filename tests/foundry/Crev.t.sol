@@ -7,7 +7,9 @@ import {RetirementCertificate} from "../../contracts/tokens/RetirementCertificat
 import {ICarbonReductionValue} from "../../contracts/interfaces/ICarbonReductionValue.sol";
 import {IRetirementCertificate} from "../../contracts/interfaces/IRetirementCertificate.sol";
 
-/// @notice Drives C-REV with random issuance, FIFO and explicit-lot transfers, and retirements,
+/// @notice Drives C-REV with random issuance (intervals of random lengths 60 … 86,400 s, as the
+///         meter registry would pass them: per meter never overlapping, each reported at most 900 s
+///         before it ends), factor changes, FIFO and explicit-lot transfers, and retirements,
 ///         keeping ghost totals the invariants compare against.
 contract CrevHandler is TestBase {
     CarbonReductionValue public immutable crev;
@@ -18,7 +20,10 @@ contract CrevHandler is TestBase {
     uint256 public certs;
     mapping(uint256 certificateId => uint256) public ghostCertAmount;
     mapping(uint256 certificateId => address) public ghostCertHolder;
-    uint64 internal nextInterval = 1;
+    /// @dev The handler's clock (forge does not keep `vm.warp` between invariant calls): only forward.
+    uint64 public clock = 1_800_000_000;
+    mapping(bytes32 meterId => uint64) public lastEnd;
+    uint64 internal constant MAX_CLOCK_DRIFT = 900; // the registry's largest `maxClockDrift`
 
     constructor(CarbonReductionValue crev_) {
         crev = crev_;
@@ -29,13 +34,42 @@ contract CrevHandler is TestBase {
         return 4;
     }
 
-    function issue(uint256 actorSeed, uint256 meterSeed, uint256 wh) external {
+    function issue(uint256 actorSeed, uint256 meterSeed, uint256 wh, uint256 lenSeed, uint256 gap) external {
         address owner = actors[actorSeed % 4];
         wh = bound(wh, 1, 50_000);
         bytes32 meter = bytes32(meterSeed % 3);
+        // Mostly the lengths regions use, sometimes any allowed length.
+        uint64[5] memory common = [uint64(900), 1800, 60, 3600, 86_400];
+        uint64 len = lenSeed % 8 < 5 ? common[lenSeed % 8] : uint64(bound(lenSeed, 60, 86_400));
+        // The registry: a reading starts no earlier than the meter's last one ends, aligned to its length.
+        // Late readings are fine (up to an hour back here); the meter's last end is never crossed.
+        uint64 from = lastEnd[meter] > clock - 1 hours ? lastEnd[meter] : clock - 1 hours;
+        uint64 start = (from + len - 1) / len * len + uint64(bound(gap, 0, 3)) * len;
+        // ... and arrives at most MAX_CLOCK_DRIFT before its end: move the clock there if needed.
+        if (start + len > clock + MAX_CLOCK_DRIFT) clock = start + len - MAX_CLOCK_DRIFT;
+        vm.warp(clock);
+        lastEnd[meter] = start + len;
         uint256 before = crev.totalSupply();
-        crev.onSelfConsumption(meter, owner, nextInterval++, wh);
+        crev.onSelfConsumption(meter, owner, start, uint32(len), wh);
         ghostIssued += crev.totalSupply() - before;
+    }
+
+    function advance(uint256 secs) external {
+        clock += uint64(bound(secs, 0, 3 days));
+    }
+
+    /// @dev The DAO changes the factor: from 15 minutes ahead, or at a chosen later time.
+    function scheduleFactor(uint256 factor, uint256 ahead, bool chosen) external {
+        vm.warp(clock);
+        factor = bound(factor, 0, 2000);
+        if (chosen) {
+            // Often as early as allowed: that is where a change could reach an issued interval.
+            uint64 extra = ahead % 2 == 0 ? uint64(ahead % 960) : uint64(bound(ahead, 0, 2 days));
+            uint64 at = clock + crev.FACTOR_LEAD_SECONDS() + extra;
+            try crev.scheduleEmissionFactor(factor, at) {} catch {} // refused before a scheduled entry
+        } else {
+            try crev.setEmissionFactor(factor) {} catch {}
+        }
     }
 
     function transfer(uint256 fromSeed, uint256 toSeed, uint256 amount) external {
@@ -95,14 +129,36 @@ contract CrevInvariantTest is TestBase {
         crev = new CarbonReductionValue(address(this), address(0), 450, 1e9, "test");
         handler = new CrevHandler(crev);
         crev.grantRole(crev.ISSUER_ROLE(), address(handler));
+        crev.grantRole(crev.PARAMETER_ROLE(), address(handler));
         targetContract(address(handler));
-        bytes4[] memory sel = new bytes4[](5);
+        bytes4[] memory sel = new bytes4[](7);
         sel[0] = CrevHandler.issue.selector;
         sel[1] = CrevHandler.transfer.selector;
         sel[2] = CrevHandler.transferLot.selector;
         sel[3] = CrevHandler.retire.selector;
         sel[4] = CrevHandler.moveCertificate.selector;
+        sel[5] = CrevHandler.advance.selector;
+        sel[6] = CrevHandler.scheduleFactor.selector;
         targetSelector(address(handler), sel);
+    }
+
+    /// Every lot is keyed by (meter, interval start), used the factor the schedule gives for its
+    /// start (forward-only changes never reach an issued lot, at any interval length), has an exact
+    /// amount, and one meter's lots never overlap in time.
+    function invariant_lotsKeyedByStartWithTheirFactor() public view {
+        uint256 n = crev.lotCount();
+        for (uint256 id = 1; id <= n; ++id) {
+            ICarbonReductionValue.Lot memory l = crev.lot(id);
+            assertEq(crev.lotOf(l.meterId, l.intervalStart), id, "lot key");
+            assertEq(l.factorGPerKwh, crev.emissionFactorAt(l.intervalStart), "factor of the interval's start");
+            assertEq(l.amount, uint256(l.selfConsumedWh) * l.factorGPerKwh * 1e9, "exact amount");
+            assertEq(l.intervalStart % l.intervalSeconds, 0, "aligned");
+            for (uint256 j = 1; j < id; ++j) {
+                ICarbonReductionValue.Lot memory k = crev.lot(j);
+                if (k.meterId != l.meterId) continue;
+                assertGe(l.intervalStart, k.intervalStart + k.intervalSeconds, "a meter's lots never overlap");
+            }
+        }
     }
 
     function invariant_supplyIsIssuedMinusRetired() public view {
@@ -168,24 +224,59 @@ contract CrevUnitTest is TestBase {
         crev = new CarbonReductionValue(address(this), address(this), 450, 1e15, "test");
     }
 
-    function testFuzz_amountIsExact(uint64 wh, uint16 factor) public {
+    function testFuzz_amountIsExact(uint64 wh, uint16 factor, uint32 lenSeed) public {
         uint256 f = bound(factor, 0, 2000);
-        uint64 iid = uint64(block.timestamp / 900) + 1;
-        crev.scheduleEmissionFactor(f, iid);
-        crev.onSelfConsumption(bytes32("m"), ALICE, iid, wh);
+        uint32 len = uint32(bound(lenSeed, 60, 86_400));
+        uint64 from = uint64(block.timestamp) + crev.FACTOR_LEAD_SECONDS();
+        crev.scheduleEmissionFactor(f, from);
+        uint64 start = (from + len - 1) / len * len; // first interval of this length starting at or after it
+        crev.onSelfConsumption(bytes32("m"), ALICE, start, len, wh);
         // wh * g/kWh = mg... → t-CO2e with 18 decimals: wh * f * 1e18 / (1000 * 1e6).
         assertEq(crev.balanceOf(ALICE), uint256(wh) * f * 1e18 / (1000 * 1e6), "amount");
     }
 
     function test_factorChangeAppliesForwardOnly() public {
-        uint64 now_ = uint64(block.timestamp / 900);
-        crev.setEmissionFactor(300);
-        assertEq(crev.emissionFactorAt(now_), 450, "current interval keeps the old factor");
-        assertEq(crev.emissionFactorAt(now_ + 1), 300, "next interval uses the new one");
+        uint64 now_ = uint64(block.timestamp); // 1,800,000,000: a quarter-hour boundary
+        uint64 lead = crev.FACTOR_LEAD_SECONDS();
+        assertEq(lead, 900, "lead = the registry's largest clock drift");
+        crev.setEmissionFactor(300); // for intervals starting 900 s from now on
+        assertEq(crev.emissionFactorAt(now_ + lead - 1), 450, "intervals starting before keep the old factor");
+        assertEq(crev.emissionFactorAt(now_ + lead), 300, "intervals starting from then use the new one");
+        vm.warp(now_ + 1);
+        crev.setEmissionFactor(350);
+        assertEq(crev.emissionFactorAt(now_ + 900), 300, "until 900 s after the second change");
+        assertEq(crev.emissionFactorAt(now_ + 901), 350, "from then");
         vm.expectRevert(
-            abi.encodeWithSelector(ICarbonReductionValue.CrevFactorNotForward.selector, now_, now_ + 1)
+            abi.encodeWithSelector(ICarbonReductionValue.CrevFactorNotForward.selector, now_ + lead, now_ + 901)
         );
-        crev.scheduleEmissionFactor(100, now_);
+        crev.scheduleEmissionFactor(100, now_ + lead); // before the scheduled entry
+        vm.warp(now_ + 1000);
+        vm.expectRevert(
+            abi.encodeWithSelector(ICarbonReductionValue.CrevFactorNotForward.selector, now_ + 1899, now_ + 1900)
+        );
+        crev.scheduleEmissionFactor(100, now_ + 1899); // less than the lead ahead
+        crev.scheduleEmissionFactor(100, now_ + 1900); // any time at least the lead ahead
+        assertEq(crev.emissionFactorAt(now_ + 1900), 100, "unaligned start is fine");
+    }
+
+    function test_lotKeyIsTheIntervalStart_atEveryLength() public {
+        // The same meter at 900 s, then 1,800 s, then 60 s, then a day: (start / length) ids would
+        // repeat or jump; start times cannot collide because a meter's intervals do not overlap.
+        crev.onSelfConsumption(bytes32("m"), ALICE, 1_800_000_000, 900, 1000);
+        crev.onSelfConsumption(bytes32("m"), ALICE, 1_800_001_800, 1800, 1000);
+        crev.onSelfConsumption(bytes32("m"), ALICE, 1_800_003_600, 60, 1000);
+        crev.onSelfConsumption(bytes32("m"), ALICE, 1_800_057_600, 86_400, 1000);
+        assertEq(crev.lotCount(), 4, "four lots");
+        assertEq(crev.lotOf(bytes32("m"), 1_800_001_800), 2, "keyed by start");
+        ICarbonReductionValue.Lot memory l = crev.lot(2);
+        assertEq(l.intervalStart, 1_800_001_800, "start");
+        assertEq(l.intervalSeconds, 1800, "length");
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ICarbonReductionValue.CrevLotAlreadyIssued.selector, bytes32("m"), uint64(1_800_001_800), 2
+            )
+        );
+        crev.onSelfConsumption(bytes32("m"), ALICE, 1_800_001_800, 900, 1000); // same start, other length
     }
 
     function test_certificateCannotBeMinted_byOthers() public {
@@ -199,8 +290,8 @@ contract CrevUnitTest is TestBase {
     }
 
     function test_selfTransferKeepsLots() public {
-        crev.onSelfConsumption(bytes32("m"), ALICE, 1, 1000);
-        crev.onSelfConsumption(bytes32("m"), ALICE, 2, 2000);
+        crev.onSelfConsumption(bytes32("m"), ALICE, 900, 900, 1000);
+        crev.onSelfConsumption(bytes32("m"), ALICE, 1800, 900, 2000);
         vm.prank(ALICE);
         crev.transfer(ALICE, 5e14); // crosses lot 1 (4.5e14)
         assertEq(crev.lotBalanceOf(1, ALICE) + crev.lotBalanceOf(2, ALICE), crev.balanceOf(ALICE), "sum");

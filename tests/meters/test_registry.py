@@ -263,7 +263,7 @@ def test_hook_called_only_for_certified_renewable(w3, deployer, registry, meter,
     assert len(res.accepted) == 5
     assert probe.functions.calls().call() == 1 and probe.functions.totalWh().call() == 250
     seen = logs(probe, "SelfConsumptionSeen", w3.eth.get_transaction_receipt(res.tx_hash))[0].args
-    assert (seen.meterId, seen.owner, seen.intervalId) == (meter, owner.address, (T0 + 900) // 900)
+    assert (seen.meterId, seen.owner, seen.intervalStart, seen.intervalSeconds) == (meter, owner.address, T0 + 900, 900)
 
 
 def test_reverting_hook_keeps_the_reading(w3, deployer, registry, watt, meter, signer, owner, gateway):

@@ -6,8 +6,11 @@ registry refuses it by name, mints and burns nothing, and leaves honest readings
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from eth_account import Account
+from web3.logs import DISCARD
 
 from gridcoop_sdk.contracts import deploy
 from gridcoop_sdk.exceptions import TransactionFailed
@@ -150,16 +153,29 @@ def test_battery_meter_mints_burns_and_issues_nothing(w3, deployer, registry, wa
     assert [(e.args.exportWh, e.args.importWh, e.args.selfConsumedWh) for e in ev] == [(1480, 0, 0), (0, 1000, 0)]
 
 
-def test_interval_length_cannot_change_under_a_crev_hook(w3, deployer, registry):
+def test_interval_length_can_change_under_a_crev_hook(w3, deployer, registry, owner, gateway):
+    """Issue 19: the hook gets the interval's start time and length, so the DAO may change the length
+    with C-REV installed (issue 16 refused it as a stopgap while the hook got ``start / length`` ids)."""
     probe = deploy(w3, deployer, "SelfConsumptionProbe", record=False)
     send(w3, deployer, registry.functions.setSelfConsumptionHook(probe.address))
-    with pytest.raises(TransactionFailed) as err:
-        send(w3, deployer, registry.functions.setIntervalLength(1800))
-    assert err.value.error_name == "MeterInvalidParameter"
-    assert registry.functions.intervalLength().call() == 900
-    send(w3, deployer, registry.functions.setSelfConsumptionHook("0x" + "00" * 20))
+    mid, signer = _meter(w3, deployer, registry, owner, "half-hourly", "prosumer", certified=True)
+    first = (get_meter(registry, mid)["valid_from"] // 900 + 1) * 900
+    warp(w3, first + 900)
+    quarter = signer.sign(_reading(mid, first, gen=600, cons=600))
+    assert submit_readings(w3, gateway, registry, [quarter]).accepted == [quarter.key()]
     send(w3, deployer, registry.functions.setIntervalLength(1800))
     assert registry.functions.intervalLength().call() == 1800
+    half = -(-(first + 900) // 1800) * 1800  # the first half hour after the last reading's end
+    warp(w3, half + 1800)
+    r = dataclasses.replace(_reading(mid, half, gen=1500, cons=1500), interval_end=half + 1800)
+    signed = signer.sign(r)
+    res = submit_readings(w3, gateway, registry, [signed])
+    assert res.accepted == [signed.key()]
+    receipt = w3.eth.get_transaction_receipt(res.tx_hash)
+    assert not registry.events.SelfConsumptionHookFailed().process_receipt(receipt, errors=DISCARD)
+    seen = [(e.args.intervalStart, e.args.intervalSeconds, e.args.selfConsumedWh)
+            for e in probe.events.SelfConsumptionSeen().get_logs(from_block=0)]
+    assert seen == [(first, 900, 600), (half, 1800, 1500)]
 
 
 def _backfill(signer, mid, first_start: int, n: int, seq0: int) -> list:

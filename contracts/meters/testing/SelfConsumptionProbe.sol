@@ -17,7 +17,9 @@ contract SelfConsumptionProbe is ISelfConsumptionHook {
     uint256 public totalWh;
 
     /// @notice Emitted for every recorded call.
-    event SelfConsumptionSeen(bytes32 indexed meterId, address indexed owner, uint64 intervalId, uint256 selfConsumedWh);
+    event SelfConsumptionSeen(
+        bytes32 indexed meterId, address indexed owner, uint64 intervalStart, uint32 intervalSeconds, uint256 selfConsumedWh
+    );
 
     /// @notice Thrown in mode 1.
     error ProbeRefused();
@@ -28,7 +30,13 @@ contract SelfConsumptionProbe is ISelfConsumptionHook {
     }
 
     /// @inheritdoc ISelfConsumptionHook
-    function onSelfConsumption(bytes32 meterId, address owner, uint64 intervalId, uint256 selfConsumedWh) external {
+    function onSelfConsumption(
+        bytes32 meterId,
+        address owner,
+        uint64 intervalStart,
+        uint32 intervalSeconds,
+        uint256 selfConsumedWh
+    ) external {
         if (mode == 1) revert ProbeRefused();
         if (mode == 2) {
             while (true) {}
@@ -38,6 +46,6 @@ contract SelfConsumptionProbe is ISelfConsumptionHook {
         }
         calls += 1;
         totalWh += selfConsumedWh;
-        emit SelfConsumptionSeen(meterId, owner, intervalId, selfConsumedWh);
+        emit SelfConsumptionSeen(meterId, owner, intervalStart, intervalSeconds, selfConsumedWh);
     }
 }
