@@ -8,7 +8,15 @@ import threading
 
 import click
 
-from .common import Chain, account_from_env, chain_options, group, key_env_option, service_logging
+from .common import (
+    Chain,
+    account_from_env,
+    chain_options,
+    group,
+    key_env_option,
+    log_format_option,
+    service_logging,
+)
 
 
 @group("relay")
@@ -51,13 +59,14 @@ def relay() -> None:
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
               help="Serve Prometheus metrics (readings by result and refusal reason, gas, node errors, broker "
                    "disconnects, queue) at http://127.0.0.1:PORT/metrics.")
+@log_format_option
 @click.option("--stats-file", type=click.Path(dir_okay=False), default=None,
               help="Write the worker's counters (accepted, refused by reason, …) as JSON to this file "
                    "every few seconds.")
 @chain_options
 def mqtt_cmd(chain: Chain, broker_url: str, client_id: str, topic_region: str | None, registry: str | None,
              key_env: str, batch_size: int, window_s: float, refusals_path: str, session_expiry: int,
-             metrics_port: int | None, stats_file: str | None) -> None:
+             metrics_port: int | None, log_format: str, stats_file: str | None) -> None:
     """Relay readings from MQTT to chain until SIGTERM/Ctrl-C: verify, batch, submit, acknowledge."""
     from gridcoop_sdk.exceptions import GridcoopError
     from gridcoop_sdk.mqtt import check_region, parse_broker_url
@@ -73,7 +82,7 @@ def mqtt_cmd(chain: Chain, broker_url: str, client_id: str, topic_region: str | 
         raise click.UsageError(str(exc)) from exc
     account = account_from_env(key_env, "the relay's gas account")
     reg = chain.contract("MeterRegistry", registry, "--registry")
-    service_logging()
+    service_logging(log_format)
     stop = threading.Event()
 
     def handler(signum, frame):  # noqa: ARG001
