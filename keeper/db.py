@@ -145,6 +145,22 @@ class SettlerLeaseRow(Base):
     acquired_at: Mapped[float] = mapped_column(Float)
 
 
+class RelayedReadingRow(Base):
+    """What a relay worker did with a signed reading (``gridcoop relay mqtt --db``): ``accepted`` or
+    ``already_on_chain`` (with the transaction), or ``refused`` with the registry's or the worker's
+    reason. One row per (meter, sequence, result): a re-publish of an accepted reading adds no row."""
+
+    __tablename__ = "relayed_readings"
+    meter_id: Mapped[str] = mapped_column(String(66), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    result: Mapped[str] = mapped_column(String(20), primary_key=True)
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    interval_start: Mapped[int] = mapped_column(BigInteger, index=True)
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    worker: Mapped[str] = mapped_column(String(120))
+    recorded_at: Mapped[float] = mapped_column(Float)
+
+
 def normalize_url(url: str) -> str:
     """``postgresql://`` / ``postgres://`` → psycopg 3 (the `postgres` extra), not SQLAlchemy's psycopg2."""
     if url.startswith(("postgresql://", "postgres://")):

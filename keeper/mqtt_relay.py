@@ -102,7 +102,7 @@ class RelayWorker:
                  client_id: str, batch_size: int = DEFAULT_BATCH, window_s: float = 0.5,
                  refusals_path: str | os.PathLike | None = None, session_expiry: int = 7 * 86400,
                  retry_later_s: float = 30.0, backoff_max: float = 30.0, stats_every: float = 10.0,
-                 stats_path: str | os.PathLike | None = None):
+                 stats_path: str | os.PathLike | None = None, db_url: str | None = None):
         import paho.mqtt.client as mqtt
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
@@ -118,6 +118,12 @@ class RelayWorker:
         self.stats_every = stats_every
         self.stats_path = Path(stats_path) if stats_path else None
         self.refusals_path = Path(refusals_path) if refusals_path else None
+        # the keeper's store (SQLite or PostgreSQL): every reading's outcome, written before its PUBACK
+        self.db = None
+        if db_url:
+            from .db import Database
+
+            self.db = Database(db_url)
         self.chain_id = w3.eth.chain_id
         self.stats = RelayStats()
         self._signers: dict[bytes, str | None] = {}
@@ -394,7 +400,39 @@ class RelayWorker:
                 backoff = min(self.backoff_max, backoff * 2)
         return None
 
+    def _record_outcomes(self, batch: list[tuple[SignedReading, _Msg]], res: SubmitResult) -> None:
+        """One row per reading and final outcome in the keeper's store (a retry-later refusal is not
+        final: nothing is written for it); a row already there stays (re-publishes add none)."""
+        from .db import RelayedReadingRow
+
+        accepted, dups = set(res.accepted), set(res.duplicates)
+        rejected = {(m, s): r for m, s, r in res.rejected}
+        now, rows = time.time(), {}
+        for s, _msg in batch:
+            k = s.key()
+            if k in accepted:
+                result, reason = "accepted", None
+            elif k in dups:
+                result, reason = "already_on_chain", None
+            elif k in rejected and not (rejected[k] in RETRY_LATER or rejected[k] == SUBMIT_FAILED):
+                result, reason = "refused", rejected[k]
+            else:
+                continue
+            rows[(k[0], k[1], result)] = {"meter_id": k[0], "sequence": k[1], "result": result, "reason": reason,
+                                          "interval_start": s.reading.interval_start, "tx_hash": res.tx_hash,
+                                          "worker": self.client_id, "recorded_at": now}
+        if not rows:
+            return
+        if self.db.is_postgres:
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        with self.db.session() as sess:
+            sess.execute(insert(RelayedReadingRow).values(list(rows.values())).on_conflict_do_nothing())
+
     def _settle(self, batch: list[tuple[SignedReading, _Msg]], res: SubmitResult) -> None:
+        if self.db is not None:
+            self._record_outcomes(batch, res)  # before any acknowledgement: nothing acked goes unrecorded
         accepted, dups = set(res.accepted), set(res.duplicates)
         rejected = {(m, s): r for m, s, r in res.rejected}
         counted: set[tuple[str, int]] = set()

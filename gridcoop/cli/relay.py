@@ -59,6 +59,10 @@ def relay() -> None:
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
               help="Serve Prometheus metrics (readings by result and refusal reason, gas, node errors, broker "
                    "disconnects, queue) at http://127.0.0.1:PORT/metrics.")
+@click.option("--db", "db_url", envvar="GRIDCOOP_KEEPER_DB", default=None, metavar="URL",
+              help="Record every reading's outcome (accepted, already on chain, refused with the reason) in "
+                   "the keeper's store before acknowledging it: sqlite:///FILE or postgresql://… (table "
+                   "relayed_readings; migrations applied on start).")
 @log_format_option
 @click.option("--stats-file", type=click.Path(dir_okay=False), default=None,
               help="Write the worker's counters (accepted, refused by reason, …) as JSON to this file "
@@ -66,7 +70,7 @@ def relay() -> None:
 @chain_options
 def mqtt_cmd(chain: Chain, broker_url: str, client_id: str, topic_region: str | None, registry: str | None,
              key_env: str, batch_size: int, window_s: float, refusals_path: str, session_expiry: int,
-             metrics_port: int | None, log_format: str, stats_file: str | None) -> None:
+             metrics_port: int | None, db_url: str | None, log_format: str, stats_file: str | None) -> None:
     """Relay readings from MQTT to chain until SIGTERM/Ctrl-C: verify, batch, submit, acknowledge."""
     from gridcoop_sdk.exceptions import GridcoopError
     from gridcoop_sdk.mqtt import check_region, parse_broker_url
@@ -92,7 +96,7 @@ def mqtt_cmd(chain: Chain, broker_url: str, client_id: str, topic_region: str | 
     signal.signal(signal.SIGINT, handler)
     worker = RelayWorker(chain.w3, account, reg, region=region, broker_url=broker_url, client_id=client_id,
                          batch_size=batch_size, window_s=window_s, refusals_path=refusals_path,
-                         session_expiry=session_expiry, stats_path=stats_file)
+                         session_expiry=session_expiry, stats_path=stats_file, db_url=db_url)
     if metrics_port is not None:
         from keeper.metrics import serve_relay_metrics
 

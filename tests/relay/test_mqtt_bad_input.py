@@ -205,3 +205,37 @@ def test_a_reading_whose_transaction_fails_is_split_off_kept_and_relayed_later(w
         wait_for(lambda: len(m.on_chain(b0)) == 3, 30, "the kept reading")
         stats = worker.stats
     assert stats.accepted == 3 and not stats.refused
+
+
+def test_relay_records_each_outcome_in_the_keeper_store_before_acknowledging(w3, wallets, broker, region,
+                                                                               make_meters, tmp_path, db_url):
+    """`gridcoop relay mqtt --db`: on SQLite and on PostgreSQL, one row per reading and outcome —
+    accepted (with its transaction), a re-publish adds none, a refusal carries the registry's reason."""
+    from sqlalchemy import select
+
+    from keeper.db import Database, RelayedReadingRow
+
+    m = make_meters(2)
+    b0 = w3.eth.block_number
+    good = m.sign(0, 1)
+    too_much = m.sign(1, 1, export=50_000)  # 20 kW meter: at most 5,000 Wh in 15 minutes
+    with ThreadWorker(w3, wallets[8], m.registry, region, broker, tmp_path, db_url=db_url) as worker:
+        publish(broker, readings_topic(region, m.ids[0]), good.to_json())
+        publish(broker, readings_topic(region, m.ids[1]), too_much.to_json())
+        wait_for(lambda: worker.stats.accepted == 1 and sum(worker.stats.refused.values()) == 1, 30, "both handled")
+        publish(broker, readings_topic(region, m.ids[0]), good.to_json())  # a late re-publish
+        wait_for(lambda: worker.stats.already_on_chain + worker.stats.duplicate_publish >= 1, 30, "the re-publish")
+    assert len(m.on_chain(b0)) == 1
+    db = Database(db_url)
+    try:
+        with db.session() as s:
+            rows = {(r.meter_id, r.sequence, r.result): r for r in s.scalars(select(RelayedReadingRow))}
+    finally:
+        db.dispose()
+    keys = {(k[0], k[2]) for k in rows}
+    assert (good.key()[0], "accepted") in keys and (too_much.key()[0], "refused") in keys
+    acc = next(r for k, r in rows.items() if k[2] == "accepted")
+    assert acc.tx_hash and acc.tx_hash.startswith("0x") and acc.interval_start == good.reading.interval_start
+    ref = next(r for k, r in rows.items() if k[2] == "refused")
+    assert ref.reason == "OverCapacity"
+    assert sum(1 for k in rows if k[2] == "accepted") == 1  # the re-publish added no second "accepted"
