@@ -123,6 +123,7 @@ bench: build
 # SIGKILLed and restarted and the broker restarted mid-run (docs/scaling.md). SCALE_ARGS: --meters N ...
 bench-scale: build
 	$(BIN)/python -m bench.scale $(SCALE_ARGS)
+	$(BIN)/python -m bench.scale --store postgresql $(SCALE_ARGS)
 
 # Slither static analysis (docs/static-analysis.md). crytic-compile drives `forge build` (through
 # the solc-js facade, see foundry.toml) into its own out/slither so forge test's cache is untouched;

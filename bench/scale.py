@@ -19,6 +19,12 @@ acknowledge is published again, as the gateway's outbox does).
    first publish until its last reading is on chain. The broker is restarted (clean stop, start on
    the same port and data) when about half of it is on chain.
 
+The relay workers record every reading's outcome in the keeper's store before acknowledging it
+(``--db``): an SQLite file by default, a PostgreSQL server started here with ``--store postgresql``
+(figures ``scale_*_pg``); ``scale_store_rows`` = readings the store shows on chain, each once, and
+``scale_store_missing`` = expected − that (0: nothing acknowledged went unrecorded, even across the
+SIGKILL).
+
 Then the chain is checked: ``scale_lost`` = expected (meter, sequence) pairs without a
 ReadingAccepted log, ``scale_duplicated`` = logs beyond one per pair. Results are merged into
 bench/results.json (``scale_*``), and the time split (signing, publishing, relay checks, submission)
@@ -248,7 +254,8 @@ class Gateways:
 
 
 def run_scale(*, meters: int, per_gateway: int, stream_intervals: int, stream_rate: float, batch_size: int,
-              window: float, workdir: Path, kill_at: float = 0.33, restart_at: float = 0.5) -> dict[str, float]:
+              window: float, workdir: Path, kill_at: float = 0.33, restart_at: float = 0.5,
+              db_url: str | None = None) -> dict[str, float]:
     accounts = dev_accounts(20)
     admin, relay_a, relay_b = accounts[0], accounts[8], accounts[9]
     figures: dict[str, float] = {}
@@ -269,6 +276,8 @@ def run_scale(*, meters: int, per_gateway: int, stream_intervals: int, stream_ra
         counter = ChainCounter(w3, registry, block0)
 
         opts = ["--batch-size", str(batch_size), "--window", str(window)]
+        if db_url:  # the workers record every reading's outcome in the keeper's store before acking it
+            opts += ["--db", db_url]
         workers = [Worker(node.url, broker.url, registry.address, REGION, cid, key.hex(), workdir, opts)
                    for cid, key in (("relay-a", relay_a.key), ("relay-b", relay_b.key))]
         for wk in workers:
@@ -369,6 +378,24 @@ def run_scale(*, meters: int, per_gateway: int, stream_intervals: int, stream_ra
     return figures
 
 
+def _store_rows(db_url: str) -> int:
+    """Readings the workers recorded in the keeper's store as on chain (accepted by them, or found
+    already on chain after a worker was killed between the receipt and its record), each once."""
+    from sqlalchemy import func, select
+
+    from keeper.db import Database
+    from keeper.db import RelayedReadingRow as R
+
+    db = Database(db_url)
+    try:
+        with db.session() as s:
+            pairs = (select(R.meter_id, R.sequence).where(R.result.in_(("accepted", "already_on_chain")))
+                     .distinct().subquery())
+            return int(s.scalar(select(func.count()).select_from(pairs)))
+    finally:
+        db.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--meters", type=int, default=10_000)
@@ -379,12 +406,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window", type=float, default=0.5, help="the relay workers' --window")
     ap.add_argument("--out", default=str(HERE / "results.json"))
     ap.add_argument("--no-write", action="store_true", help="print the figures only")
+    ap.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite",
+                    help="the keeper's store the relay workers record each reading's outcome in: an SQLite file, "
+                         "or a PostgreSQL server started here (figures then end in _pg)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="gridcoop-scale-") as d:
-        figures = run_scale(meters=args.meters, per_gateway=args.meters_per_gateway,
-                            stream_intervals=args.stream_intervals, stream_rate=args.stream_rate,
-                            batch_size=args.batch_size, window=args.window, workdir=Path(d))
+        pg = None
+        if args.store == "postgresql":
+            from gridcoop_sdk.postgres import PostgresServer
+
+            pg = PostgresServer().start()
+            db_url = pg.create_database("scale")
+        else:
+            db_url = f"sqlite:///{d}/keeper.db"
+        try:
+            figures = run_scale(meters=args.meters, per_gateway=args.meters_per_gateway,
+                                stream_intervals=args.stream_intervals, stream_rate=args.stream_rate,
+                                batch_size=args.batch_size, window=args.window, workdir=Path(d), db_url=db_url)
+            figures["scale_store_rows"] = _store_rows(db_url)
+            figures["scale_store_missing"] = args.meters * (1 + args.stream_intervals) - figures["scale_store_rows"]
+        finally:
+            if pg is not None:
+                pg.stop()
+    if args.store == "postgresql":
+        figures = {f"{k}_pg": v for k, v in figures.items()}
     for k, v in figures.items():
         print(f"{k:<24} {v:>12,}")
     if not args.no_write:
@@ -393,7 +439,9 @@ def main(argv: list[str] | None = None) -> int:
         results.update(figures)
         out.write_text(json.dumps(dict(sorted(results.items())), indent=2) + "\n")
         print(f"merged into {out}")
-    ok = figures["scale_lost"] == 0 and figures["scale_duplicated"] == 0
+    suffix = "_pg" if args.store == "postgresql" else ""
+    ok = figures[f"scale_lost{suffix}"] == 0 and figures[f"scale_duplicated{suffix}"] == 0 \
+        and figures[f"scale_store_missing{suffix}"] == 0
     return 0 if ok else 1
 
 

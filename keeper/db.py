@@ -228,7 +228,7 @@ class Database:
         (transaction-level advisory lock; the DDL is transactional)."""
         from alembic import command
 
-        with self.engine.begin() as conn:
+        with self._sqlite_migration_lock(), self.engine.begin() as conn:
             if self.is_postgres:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
             tables = set(inspect(conn).get_table_names())
@@ -236,6 +236,23 @@ class Database:
             if "alembic_version" not in tables and "intervals" in tables:
                 command.stamp(cfg, INITIAL_REVISION)  # made by create_all before migrations existed
             command.upgrade(cfg, revision)
+
+    @contextmanager
+    def _sqlite_migration_lock(self):
+        """Processes opening one SQLite file at once (two relay workers) migrate one at a time: an
+        exclusive lock on a file beside the database (PostgreSQL uses an advisory lock instead)."""
+        path = self.url.split("sqlite:///", 1)[1] if self.is_sqlite and self.url.startswith("sqlite:///") else ""
+        if not path or path == ":memory:":
+            yield
+            return
+        import fcntl
+
+        with open(f"{path}.migrate-lock", "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     @contextmanager
     def session(self):
