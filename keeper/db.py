@@ -21,6 +21,7 @@ upgrade`` does it by hand). A keeper database made before migrations existed (ta
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -242,8 +243,8 @@ class Database:
         """Processes opening one SQLite file at once (two relay workers) migrate one at a time: an
         exclusive lock on a file beside the database (PostgreSQL uses an advisory lock instead)."""
         path = self.url.split("sqlite:///", 1)[1] if self.is_sqlite and self.url.startswith("sqlite:///") else ""
-        if not path or path == ":memory:":
-            yield
+        if not path or path == ":memory:" or not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            yield  # in memory, or a folder that does not exist (opening the database says so)
             return
         import fcntl
 
