@@ -136,6 +136,7 @@ class PostgresServer:
         argv = [*self._as_user(), str(self.bindir / "postgres"), "-D", str(data)]
         for k, v in settings.items():
             argv += ["-c", f"{k}={v}"]
+        self._argv = argv
         log_path = self.log_path or (self.base / "postgres.log")
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(argv, env=self._env(), stdout=self._log, stderr=subprocess.STDOUT,
@@ -143,6 +144,18 @@ class PostgresServer:
         atexit.register(self.stop)
         self._wait_ready(log_path)
         return self
+
+    def down(self) -> None:
+        """Stop the server but keep its data (a database that goes away; :meth:`up` brings it back)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(20)
+
+    def up(self) -> None:
+        """Start the server again on the same port and data after :meth:`down`."""
+        self.proc = subprocess.Popen(self._argv, env=self._env(), stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self._wait_ready(self.log_path or (self.base / "postgres.log"))
 
     def _wait_ready(self, log_path: Path) -> None:
         import psycopg

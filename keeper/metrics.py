@@ -89,6 +89,7 @@ class MqttRelayCollector:
         for name, value, doc in (("batches", s.batches, "submitReadings transactions sent."),
                                  ("gas", s.gas, "Gas the worker's account paid."),
                                  ("node_errors", s.node_errors, "Node calls that failed (messages kept)."),
+                                 ("db_errors", s.db_errors, "Writes to the keeper's store that failed (kept)."),
                                  ("broker_disconnects", s.broker_disconnects, "Connections to the broker lost.")):
             c = CounterMetricFamily(f"gridcoop_mqtt_relay_{name}", doc)
             c.add_metric([], value)

@@ -79,6 +79,7 @@ class RelayStats:
     gas: int = 0
     node_errors: int = 0
     broker_disconnects: int = 0
+    db_errors: int = 0        # the keeper's store unreachable while recording (messages kept)
     check_s: float = 0.0      # parsing and signature checks
     submit_s: float = 0.0     # submitReadings: build, sign, send, wait for the receipt, sort it
 
@@ -94,7 +95,12 @@ class RelayStats:
                 "refused": dict(self.refused), "duplicate_publish": self.duplicate_publish,
                 "deferred": self.deferred, "batches": self.batches, "gas": self.gas,
                 "node_errors": self.node_errors, "broker_disconnects": self.broker_disconnects,
+                "db_errors": self.db_errors,
                 "check_s": round(self.check_s, 3), "submit_s": round(self.submit_s, 3)}
+
+
+class DatabaseUnavailable(Exception):
+    """The keeper's store stayed away until the worker was asked to stop."""
 
 
 class RelayWorker:
@@ -130,6 +136,7 @@ class RelayWorker:
         self._inbox: queue.Queue[_Msg] = queue.Queue()
         self._deferred: list[tuple[float, SignedReading, _Msg]] = []
         self._connected = threading.Event()
+        self._stop = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
                                   manual_ack=True)
         self.client.reconnect_delay_set(0.2, 5)
@@ -430,9 +437,30 @@ class RelayWorker:
         with self.db.session() as sess:
             sess.execute(insert(RelayedReadingRow).values(list(rows.values())).on_conflict_do_nothing())
 
+    def _record_until_done(self, batch: list[tuple[SignedReading, _Msg]], res: SubmitResult) -> None:
+        """Record the batch's outcomes, waiting out a database that went away (counted, logged): the
+        readings are on chain, their messages stay unacknowledged until they are recorded. Raises
+        :class:`DatabaseUnavailable` when the worker is asked to stop first (the broker gives the
+        messages back on restart; the chain then says they are on chain and they are recorded)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        backoff = 0.5
+        while True:
+            try:
+                self._record_outcomes(batch, res)
+                return
+            except SQLAlchemyError as exc:
+                self.stats.db_errors += 1
+                log.warning("cannot record %d readings in the keeper's store (%s); %d message(s) kept "
+                            "unacknowledged, retry in %.1fs", len(batch), str(exc).splitlines()[0][:200],
+                            len({id(m) for _, m in batch}), backoff)
+                if self._stop.wait(backoff):
+                    raise DatabaseUnavailable("stopping while the keeper's store is away") from exc
+                backoff = min(self.backoff_max, backoff * 2)
+
     def _settle(self, batch: list[tuple[SignedReading, _Msg]], res: SubmitResult) -> None:
         if self.db is not None:
-            self._record_outcomes(batch, res)  # before any acknowledgement: nothing acked goes unrecorded
+            self._record_until_done(batch, res)  # before any acknowledgement: nothing acked goes unrecorded
         accepted, dups = set(res.accepted), set(res.duplicates)
         rejected = {(m, s): r for m, s, r in res.rejected}
         counted: set[tuple[str, int]] = set()
@@ -471,6 +499,7 @@ class RelayWorker:
     def run(self, stop: threading.Event | None = None) -> None:
         """Connect, subscribe, relay until ``stop`` is set (SIGTERM/Ctrl-C in the CLI)."""
         stop = stop or threading.Event()
+        self._stop = stop
         try:
             self.client.connect(self.host, self.port, keepalive=30, clean_start=False,
                                 properties=self._connect_props)
@@ -489,6 +518,8 @@ class RelayWorker:
                         break
                     try:
                         self._settle(batch, res)
+                    except DatabaseUnavailable:
+                        break  # asked to stop while the store was away: the batch stays unacknowledged
                     except OSError as exc:  # the refusal record could not be written: stop, unacknowledged
                         log.error("cannot record refusals (%s); stopping with the batch unacknowledged "
                                   "(the broker gives it back on restart)", exc)

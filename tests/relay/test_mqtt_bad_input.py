@@ -239,3 +239,33 @@ def test_relay_records_each_outcome_in_the_keeper_store_before_acknowledging(w3,
     ref = next(r for k, r in rows.items() if k[2] == "refused")
     assert ref.reason == "OverCapacity"
     assert sum(1 for k in rows if k[2] == "accepted") == 1  # the re-publish added no second "accepted"
+
+
+def test_a_keeper_store_that_goes_away_keeps_the_messages_until_it_is_back(w3, wallets, broker, region, make_meters,
+                                                                          tmp_path):
+    """PostgreSQL stopped while a reading is relayed: the reading goes on chain once, its message stays
+    unacknowledged and the failure is counted; once the database is back the outcome is recorded."""
+    from sqlalchemy import select
+
+    from gridcoop_sdk.postgres import PostgresServer
+    from keeper.db import Database, RelayedReadingRow
+
+    m = make_meters(1)
+    b0 = w3.eth.block_number
+    with PostgresServer() as pg:
+        url = pg.create_database("relay_store")
+        with ThreadWorker(w3, wallets[8], m.registry, region, broker, tmp_path, db_url=url) as worker:
+            pg.down()
+            publish(broker, readings_topic(region, m.ids[0]), m.sign(0, 1).to_json())
+            wait_for(lambda: len(m.on_chain(b0)) == 1 and worker.stats.db_errors >= 1, 30, "on chain, store away")
+            assert worker.stats.accepted == 0  # not acknowledged while unrecorded
+            pg.up()
+            wait_for(lambda: worker.stats.accepted == 1, 60, "recorded once the store is back")
+        db = Database(url)
+        try:
+            with db.session() as s:
+                rows = list(s.scalars(select(RelayedReadingRow)))
+        finally:
+            db.dispose()
+    assert [(r.sequence, r.result) for r in rows] == [(1, "accepted")]
+    assert len(m.on_chain(b0)) == 1  # applied once
