@@ -94,6 +94,12 @@ class MqttRelayCollector:
             c = CounterMetricFamily(f"gridcoop_mqtt_relay_{name}", doc)
             c.add_metric([], value)
             yield c
+        lag = GaugeMetricFamily("gridcoop_mqtt_relay_lag_seconds", "Seconds from the broker's delivery of a message "
+                                "to its acknowledgement (on chain or refused, and recorded): the last one, and the "
+                                "most since the worker started.", labels=["which"])
+        lag.add_metric(["last"], s.last_lag_s)
+        lag.add_metric(["max"], s.max_lag_s)
+        yield lag
         q = GaugeMetricFamily("gridcoop_mqtt_relay_queue", "Messages received and not yet acknowledged (on chain "
                               "or refused): the worker's backlog.")
         q.add_metric([], self.worker.backlog())

@@ -63,6 +63,7 @@ class _Msg:
     payload: bytes
     readings: list[SignedReading] = field(default_factory=list)
     open: int = 0          # readings of this message not yet on chain / refused
+    received: float = field(default_factory=time.monotonic)  # when the broker delivered it
 
 
 @dataclass
@@ -80,6 +81,8 @@ class RelayStats:
     node_errors: int = 0
     broker_disconnects: int = 0
     db_errors: int = 0        # the keeper's store unreachable while recording (messages kept)
+    last_lag_s: float = 0.0   # delivery → acknowledgement of the last acknowledged message
+    max_lag_s: float = 0.0
     check_s: float = 0.0      # parsing and signature checks
     submit_s: float = 0.0     # submitReadings: build, sign, send, wait for the receipt, sort it
 
@@ -283,6 +286,9 @@ class RelayWorker:
 
     def _ack(self, msg: _Msg) -> None:
         self.client.ack(msg.mid, 1)
+        lag = time.monotonic() - msg.received
+        self.stats.last_lag_s = lag
+        self.stats.max_lag_s = max(self.stats.max_lag_s, lag)
 
     def _take_due(self, batch: list[tuple[SignedReading, _Msg]]) -> int:
         now = time.monotonic()

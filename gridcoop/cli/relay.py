@@ -57,8 +57,9 @@ def relay() -> None:
               help="Seconds the broker keeps this worker's session (and its unacknowledged messages) while "
                    "it is down.")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
-              help="Serve Prometheus metrics (readings by result and refusal reason, gas, node errors, broker "
-                   "disconnects, queue) at http://127.0.0.1:PORT/metrics.")
+              help="Serve Prometheus metrics (readings by result and refusal reason, gas, node and database "
+                   "errors, broker disconnects, queue, delivery-to-acknowledgement lag) at "
+                   "http://127.0.0.1:PORT/metrics.")
 @click.option("--db", "db_url", envvar="GRIDCOOP_KEEPER_DB", default=None, metavar="URL",
               help="Record every reading's outcome (accepted, already on chain, refused with the reason) in "
                    "the keeper's store before acknowledging it: sqlite:///FILE or postgresql://… (table "

@@ -73,6 +73,8 @@ def test_relay_worker_metrics_count_readings_by_result_and_reason(w3, wallets, b
     assert 'gridcoop_mqtt_relay_readings_total{reason="",result="accepted"} 1.0' in text
     assert 'gridcoop_mqtt_relay_readings_total{reason="NotAReading",result="refused"} 1.0' in text
     assert "gridcoop_mqtt_relay_messages_total 2.0" in text and "gridcoop_mqtt_relay_queue 0.0" in text
+    lag = next(line for line in text.splitlines() if line.startswith('gridcoop_mqtt_relay_lag_seconds{which="max"}'))
+    assert 0 < float(lag.split()[-1]) < 30  # the good reading's delivery → acknowledgement
     gas = next(line for line in text.splitlines() if line.startswith("gridcoop_mqtt_relay_gas_total"))
     assert float(gas.split()[-1]) > 0
 
