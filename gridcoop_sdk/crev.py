@@ -171,8 +171,24 @@ def load_crev(w3: Web3, address: str | None = None, *, region: str = "default",
 # ------------------------------------------------------------------------------ reads
 
 
+class _ReadingInterval:
+    """The interval of the reading a lot was issued for: ``interval_start`` and ``interval_seconds``."""
+
+    interval_start: int
+    interval_seconds: int
+
+    @property
+    def interval_end(self) -> int:
+        return self.interval_start + self.interval_seconds
+
+    @property
+    def interval_id(self) -> int:
+        """The 15-minute interval id of the reading's start (``start // 900``), as reports use it."""
+        return self.interval_start // INTERVAL_SECONDS
+
+
 @dataclass(frozen=True)
-class LotInfo:
+class LotInfo(_ReadingInterval):
     """A lot's issuance record: the reading of ``meter_id`` for the interval
     [``interval_start``, ``interval_start + interval_seconds``) (Unix seconds)."""
 
@@ -184,15 +200,6 @@ class LotInfo:
     self_consumed_wh: int
     factor_g_per_kwh: int
     amount: int
-
-    @property
-    def interval_end(self) -> int:
-        return self.interval_start + self.interval_seconds
-
-    @property
-    def interval_id(self) -> int:
-        """The 15-minute interval id of the reading's start (``start // 900``), as reports use it."""
-        return self.interval_start // INTERVAL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -262,7 +269,7 @@ _LOT_ISSUED_ABI: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
-class IssuedLot:
+class IssuedLot(_ReadingInterval):
     """One ``LotIssued`` log: lot ``lot_id`` of ``amount`` base units issued to ``owner`` for the
     reading of ``meter_id`` over [``interval_start``, ``interval_start + interval_seconds``)."""
 
@@ -275,15 +282,6 @@ class IssuedLot:
     block: int
     tx: str
     log_index: int
-
-    @property
-    def interval_end(self) -> int:
-        return self.interval_start + self.interval_seconds
-
-    @property
-    def interval_id(self) -> int:
-        """The 15-minute interval id of the reading's start (``start // 900``), as reports use it."""
-        return self.interval_start // INTERVAL_SECONDS
 
 
 def issued_lots(w3: Web3, crev: str | Crev, *, from_block: int = 0, to_block: int | str = "latest",

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {TestBase, Vm} from "./utils/Vm.sol";
+import {MarketBatch} from "./utils/MarketBatch.sol";
 import {EnergyMarket} from "../../contracts/market/EnergyMarket.sol";
 import {IEnergyMarket} from "../../contracts/interfaces/IEnergyMarket.sol";
 import {IMeterRegistry} from "../../contracts/interfaces/IMeterRegistry.sol";
@@ -133,32 +134,6 @@ abstract contract GridFixture is TestBase {
         assertTrue(!market.settledIntervals(iid), "refused batch leaves the interval open");
     }
 
-    function _one(IEnergyMarket.Order memory o) internal pure returns (IEnergyMarket.Order[] memory os) {
-        os = new IEnergyMarket.Order[](1);
-        os[0] = o;
-    }
-
-    function _two(IEnergyMarket.Order memory o0, IEnergyMarket.Order memory o1)
-        internal
-        pure
-        returns (IEnergyMarket.Order[] memory os)
-    {
-        os = new IEnergyMarket.Order[](2);
-        os[0] = o0;
-        os[1] = o1;
-    }
-
-    function _tr(uint256 t0) internal pure returns (uint256[] memory ts) {
-        ts = new uint256[](1);
-        ts[0] = t0;
-    }
-
-    function _tr2(uint256 t0, uint256 t1) internal pure returns (uint256[] memory ts) {
-        ts = new uint256[](2);
-        ts[0] = t0;
-        ts[1] = t1;
-    }
-
     function _limitErr(uint256 t, uint256 idx, uint256 price, uint256 limit) internal pure returns (bytes memory) {
         return abi.encodeWithSelector(IEnergyMarket.MarketLimitViolated.selector, t, idx, price, limit);
     }
@@ -188,36 +163,36 @@ contract MarketGridTest is GridFixture {
     // ------------------------------------------------------------ grid trades refused by name
 
     function test_gridSell_belowRetail_refused() public {
-        _settleReverts(_one(_o(a[1], 1, 100, 40, address(yen))), _tr(_t(GRID, 0, 100, 29)), _limitErr(0, GRID, 29, 30));
+        _settleReverts(MarketBatch.orders(_o(a[1], 1, 100, 40, address(yen))), MarketBatch.trades(_t(GRID, 0, 100, 29)), _limitErr(0, GRID, 29, 30));
     }
 
     function test_gridSell_aboveBuyerLimit_refused() public {
-        _settleReverts(_one(_o(a[1], 1, 100, 35, address(yen))), _tr(_t(GRID, 0, 100, 36)), _limitErr(0, 0, 36, 35));
+        _settleReverts(MarketBatch.orders(_o(a[1], 1, 100, 35, address(yen))), MarketBatch.trades(_t(GRID, 0, 100, 36)), _limitErr(0, 0, 36, 35));
         // a buyer whose limit is below retail can never trade with the grid
-        _settleReverts(_one(_o(a[1], 1, 100, 29, address(yen))), _tr(_t(GRID, 0, 100, 29)), _limitErr(0, GRID, 29, 30));
-        _settleReverts(_one(_o(a[1], 1, 100, 29, address(yen))), _tr(_t(GRID, 0, 100, 30)), _limitErr(0, 0, 30, 29));
+        _settleReverts(MarketBatch.orders(_o(a[1], 1, 100, 29, address(yen))), MarketBatch.trades(_t(GRID, 0, 100, 29)), _limitErr(0, GRID, 29, 30));
+        _settleReverts(MarketBatch.orders(_o(a[1], 1, 100, 29, address(yen))), MarketBatch.trades(_t(GRID, 0, 100, 30)), _limitErr(0, 0, 30, 29));
     }
 
     function test_gridBuy_aboveFeedIn_refused() public {
-        _settleReverts(_one(_o(a[0], 0, 100, 5, address(yen))), _tr(_t(0, GRID, 100, 11)), _limitErr(0, GRID, 11, 10));
+        _settleReverts(MarketBatch.orders(_o(a[0], 0, 100, 5, address(yen))), MarketBatch.trades(_t(0, GRID, 100, 11)), _limitErr(0, GRID, 11, 10));
     }
 
     function test_gridBuy_belowSellerLimit_refused() public {
-        _settleReverts(_one(_o(a[0], 0, 100, 8, address(yen))), _tr(_t(0, GRID, 100, 7)), _limitErr(0, 0, 7, 8));
+        _settleReverts(MarketBatch.orders(_o(a[0], 0, 100, 8, address(yen))), MarketBatch.trades(_t(0, GRID, 100, 7)), _limitErr(0, 0, 7, 8));
     }
 
     function test_grid_bothSides_refused() public {
         _settleReverts(
-            _one(_o(a[1], 1, 100, 40, address(yen))),
-            _tr2(_t(GRID, 0, 1, 30), _t(GRID, GRID, 100, 30)),
+            MarketBatch.orders(_o(a[1], 1, 100, 40, address(yen))),
+            MarketBatch.trades(_t(GRID, 0, 1, 30), _t(GRID, GRID, 100, 30)),
             _err(IEnergyMarket.MarketOrderIndexOutOfRange.selector, 1)
         );
     }
 
     function test_grid_indexOutOfRange_refused() public {
         _settleReverts(
-            _one(_o(a[1], 1, 100, 40, address(yen))),
-            _tr(_t(GRID, 1, 100, 30)),
+            MarketBatch.orders(_o(a[1], 1, 100, 40, address(yen))),
+            MarketBatch.trades(_t(GRID, 1, 100, 30)),
             _err(IEnergyMarket.MarketOrderIndexOutOfRange.selector, 0)
         );
     }
@@ -225,13 +200,13 @@ contract MarketGridTest is GridFixture {
     function test_grid_wrongSide_refused() public {
         // the grid sells to a sell order / buys from a buy order
         _settleReverts(
-            _one(_o(a[0], 0, 100, 1, address(yen))),
-            _tr(_t(GRID, 0, 100, 30)),
+            MarketBatch.orders(_o(a[0], 0, 100, 1, address(yen))),
+            MarketBatch.trades(_t(GRID, 0, 100, 30)),
             _err(IEnergyMarket.MarketSideMismatch.selector, 0)
         );
         _settleReverts(
-            _one(_o(a[1], 1, 100, 40, address(yen))),
-            _tr(_t(0, GRID, 100, 10)),
+            MarketBatch.orders(_o(a[1], 1, 100, 40, address(yen))),
+            MarketBatch.trades(_t(0, GRID, 100, 10)),
             _err(IEnergyMarket.MarketSideMismatch.selector, 0)
         );
     }
@@ -240,10 +215,10 @@ contract MarketGridTest is GridFixture {
         market.setGrid(IEnergyMarket.GridTerms(address(0), address(0), 0, 0, address(0)));
         assertTrue(market.grid().token == address(0), "no grid");
         _settleReverts(
-            _one(_o(a[1], 1, 100, 40, address(yen))), _tr(_t(GRID, 0, 100, 30)), abi.encodeWithSelector(IEnergyMarket.MarketNoGrid.selector)
+            MarketBatch.orders(_o(a[1], 1, 100, 40, address(yen))), MarketBatch.trades(_t(GRID, 0, 100, 30)), abi.encodeWithSelector(IEnergyMarket.MarketNoGrid.selector)
         );
         _settleReverts(
-            _one(_o(a[0], 0, 100, 1, address(yen))), _tr(_t(0, GRID, 100, 10)), abi.encodeWithSelector(IEnergyMarket.MarketNoGrid.selector)
+            MarketBatch.orders(_o(a[0], 0, 100, 1, address(yen))), MarketBatch.trades(_t(0, GRID, 100, 10)), abi.encodeWithSelector(IEnergyMarket.MarketNoGrid.selector)
         );
         vm.expectRevert(IEnergyMarket.MarketNoGrid.selector);
         market.setGridTariff(1, 2);
@@ -251,13 +226,13 @@ contract MarketGridTest is GridFixture {
 
     function test_grid_tokenMismatch_refused() public {
         _settleReverts(
-            _one(_o(a[1], 1, 100, 40, address(usdc))),
-            _tr(_t(GRID, 0, 100, 30)),
+            MarketBatch.orders(_o(a[1], 1, 100, 40, address(usdc))),
+            MarketBatch.trades(_t(GRID, 0, 100, 30)),
             _err(IEnergyMarket.MarketPaymentTokenMismatch.selector, 0)
         );
         _settleReverts(
-            _one(_o(a[0], 0, 100, 1, address(usdc))),
-            _tr(_t(0, GRID, 100, 10)),
+            MarketBatch.orders(_o(a[0], 0, 100, 1, address(usdc))),
+            MarketBatch.trades(_t(0, GRID, 100, 10)),
             _err(IEnergyMarket.MarketPaymentTokenMismatch.selector, 0)
         );
     }
@@ -265,52 +240,52 @@ contract MarketGridTest is GridFixture {
     function test_grid_colour() public {
         IEnergyMarket.Order memory o = _o(a[1], 1, 100, 40, address(yen));
         o.colour = "solar";
-        _settleReverts(_one(o), _tr(_t(GRID, 0, 100, 30)), _err(IEnergyMarket.MarketColourMismatch.selector, 0));
+        _settleReverts(MarketBatch.orders(o), MarketBatch.trades(_t(GRID, 0, 100, 30)), _err(IEnergyMarket.MarketColourMismatch.selector, 0));
         o.colour = "grid";
-        _settle(_one(o), _tr(_t(GRID, 0, 100, 30)));
+        _settle(MarketBatch.orders(o), MarketBatch.trades(_t(GRID, 0, 100, 30)));
         assertEq(watt.balanceOf(a[1]), 1e6 * 1e18 + 100 * WPW, "colour grid trades");
     }
 
     function test_grid_counterparty() public {
         IEnergyMarket.Order memory o = _o(a[1], 1, 100, 40, address(yen));
         o.counterparty = a[2];
-        _settleReverts(_one(o), _tr(_t(GRID, 0, 100, 30)), abi.encodeWithSelector(IEnergyMarket.MarketCounterpartyMismatch.selector, 0, 0));
+        _settleReverts(MarketBatch.orders(o), MarketBatch.trades(_t(GRID, 0, 100, 30)), abi.encodeWithSelector(IEnergyMarket.MarketCounterpartyMismatch.selector, 0, 0));
         IEnergyMarket.Order memory s = _o(a[0], 0, 100, 1, address(yen));
         s.counterparty = a[2];
-        _settleReverts(_one(s), _tr(_t(0, GRID, 100, 10)), abi.encodeWithSelector(IEnergyMarket.MarketCounterpartyMismatch.selector, 0, 0));
+        _settleReverts(MarketBatch.orders(s), MarketBatch.trades(_t(0, GRID, 100, 10)), abi.encodeWithSelector(IEnergyMarket.MarketCounterpartyMismatch.selector, 0, 0));
         // counterparty = the grid account is the grid
         o.counterparty = gridAcct;
         s.counterparty = gridAcct;
-        _settle(_two(o, s), _tr2(_t(GRID, 0, 100, 30), _t(1, GRID, 100, 10)));
+        _settle(MarketBatch.orders(o, s), MarketBatch.trades(_t(GRID, 0, 100, 30), _t(1, GRID, 100, 10)));
         assertTrue(market.settledIntervals(iid), "settled");
     }
 
     function test_grid_selfTrade_gridAccountOwnOrder_refused() public {
         _settleReverts(
-            _one(_o(gridAcct, 1, 100, 40, address(yen))),
-            _tr(_t(GRID, 0, 100, 30)),
+            MarketBatch.orders(_o(gridAcct, 1, 100, 40, address(yen))),
+            MarketBatch.trades(_t(GRID, 0, 100, 30)),
             _err(IEnergyMarket.MarketSelfTrade.selector, 0)
         );
         _settleReverts(
-            _one(_o(gridAcct, 0, 100, 1, address(yen))),
-            _tr(_t(0, GRID, 100, 10)),
+            MarketBatch.orders(_o(gridAcct, 0, 100, 1, address(yen))),
+            MarketBatch.trades(_t(0, GRID, 100, 10)),
             _err(IEnergyMarket.MarketSelfTrade.selector, 0)
         );
     }
 
     function test_grid_zeroWh_refused() public {
         _settleReverts(
-            _one(_o(a[1], 1, 100, 40, address(yen))), _tr(_t(GRID, 0, 0, 30)), _err(IEnergyMarket.MarketZeroTrade.selector, 0)
+            MarketBatch.orders(_o(a[1], 1, 100, 40, address(yen))), MarketBatch.trades(_t(GRID, 0, 0, 30)), _err(IEnergyMarket.MarketZeroTrade.selector, 0)
         );
         _settleReverts(
-            _one(_o(a[0], 0, 100, 1, address(yen))), _tr(_t(0, GRID, 0, 10)), _err(IEnergyMarket.MarketZeroTrade.selector, 0)
+            MarketBatch.orders(_o(a[0], 0, 100, 1, address(yen))), MarketBatch.trades(_t(0, GRID, 0, 10)), _err(IEnergyMarket.MarketZeroTrade.selector, 0)
         );
     }
 
     function test_grid_overfill_refused() public {
         _settleReverts(
-            _one(_o(a[1], 1, 100, 40, address(yen))),
-            _tr2(_t(GRID, 0, 60, 30), _t(GRID, 0, 41, 30)),
+            MarketBatch.orders(_o(a[1], 1, 100, 40, address(yen))),
+            MarketBatch.trades(_t(GRID, 0, 60, 30), _t(GRID, 0, 41, 30)),
             abi.encodeWithSelector(IEnergyMarket.MarketOverfill.selector, 0, 101, 100)
         );
     }
@@ -322,7 +297,7 @@ contract MarketGridTest is GridFixture {
         os[0] = _o(a[0], 0, 200, 5, address(yen));
         os[1] = _o(a[1], 1, 100, 40, address(yen));
         os[2] = _o(a[2], 0, 100, 5, address(yen));
-        uint256[] memory ts = _tr2(_t(0, 1, 100, 20), _t(2, GRID, 100, 10));
+        uint256[] memory ts = MarketBatch.trades(_t(0, 1, 100, 20), _t(2, GRID, 100, 10));
         uint256 supply = watt.totalSupply();
         vm.prank(gridAcct);
         yen.approve(address(market), 0);
@@ -350,13 +325,13 @@ contract MarketGridTest is GridFixture {
     function test_grid_marketWithoutWattRoles_reverts() public {
         watt.revokeRole(watt.MINTER_ROLE(), address(market));
         _settleReverts(
-            _one(_o(a[1], 1, 100, 40, address(yen))),
-            _tr(_t(GRID, 0, 100, 30)),
+            MarketBatch.orders(_o(a[1], 1, 100, 40, address(yen))),
+            MarketBatch.trades(_t(GRID, 0, 100, 30)),
             _unauth(address(market), watt.MINTER_ROLE())
         );
         watt.revokeRole(watt.BURNER_ROLE(), address(market));
         _settleReverts(
-            _one(_o(a[0], 0, 100, 1, address(yen))), _tr(_t(0, GRID, 100, 10)), _unauth(address(market), watt.BURNER_ROLE())
+            MarketBatch.orders(_o(a[0], 0, 100, 1, address(yen))), MarketBatch.trades(_t(0, GRID, 100, 10)), _unauth(address(market), watt.BURNER_ROLE())
         );
     }
 
@@ -366,7 +341,7 @@ contract MarketGridTest is GridFixture {
         uint256 supply = watt.totalSupply();
         IEnergyMarket.Order memory b = _o(a[1], 1, 1001, 40, address(yen));
         // 333 @ 31 + 668 @ 30 = 10,323 + 20,040 = 30,363 -> buyer pays 31, grid gets 30, dust 1
-        _settle(_one(b), _tr2(_t(GRID, 0, 333, 31), _t(GRID, 0, 668, 30)));
+        _settle(MarketBatch.orders(b), MarketBatch.trades(_t(GRID, 0, 333, 31), _t(GRID, 0, 668, 30)));
         assertEq(watt.totalSupply(), supply + 1001 * WPW, "minted exactly the Wh sold by the grid");
         assertEq(watt.balanceOf(a[1]), 1e6 * 1e18 + 1001 * WPW, "to the buyer");
         assertEq(watt.balanceOf(address(market)), 0, "market keeps no WATT");
@@ -380,7 +355,7 @@ contract MarketGridTest is GridFixture {
         uint256 supply = watt.totalSupply();
         IEnergyMarket.Order memory s = _o(a[0], 0, 1001, 3, address(yen));
         // 500 @ 9 + 501 @ 10 = 4,500 + 5,010 = 9,510 -> grid pays 10, seller gets 9, dust 1
-        _settle(_one(s), _tr2(_t(0, GRID, 500, 9), _t(0, GRID, 501, 10)));
+        _settle(MarketBatch.orders(s), MarketBatch.trades(_t(0, GRID, 500, 9), _t(0, GRID, 501, 10)));
         assertEq(watt.totalSupply(), supply - 1001 * WPW, "burnt exactly the Wh bought by the grid");
         assertEq(watt.balanceOf(a[0]), 1e6 * 1e18 - 1001 * WPW, "from the seller");
         assertEq(watt.balanceOf(address(market)), 0, "market keeps no WATT");
@@ -532,10 +507,10 @@ contract MarketGridTest is GridFixture {
 
     function test_fee_priceplusFeeAboveLimit_refused() public {
         market.setNetworkFee(address(yen), 5, 2);
-        IEnergyMarket.Order[] memory os = _two(_o(a[0], 0, 100, 10, address(yen)), _o(a[2], 1, 100, 30, address(yen)));
-        _settleReverts(os, _tr(_t(0, 1, 100, 26)), _limitErr(0, 1, 31, 30));
+        IEnergyMarket.Order[] memory os = MarketBatch.orders(_o(a[0], 0, 100, 10, address(yen)), _o(a[2], 1, 100, 30, address(yen)));
+        _settleReverts(os, MarketBatch.trades(_t(0, 1, 100, 26)), _limitErr(0, 1, 31, 30));
         // at 25 it fits exactly: 25 + 5 = 30
-        _settle(os, _tr(_t(0, 1, 100, 25)));
+        _settle(os, MarketBatch.trades(_t(0, 1, 100, 25)));
         assertEq(yen.balanceOf(a[2]), 1e12 - 3, "buyer: ceil(100 x 30 / 1000)");
     }
 
@@ -546,7 +521,7 @@ contract MarketGridTest is GridFixture {
         os[0] = _o(a[0], 0, 2000, 10, address(yen));
         os[1] = _o(a[1], 1, 1000, 100, address(yen));
         os[2] = _o(a[2], 1, 1000, 100, address(yen));
-        _settle(os, _tr2(_t(0, 1, 1000, 10), _t(0, 2, 1000, 10)));
+        _settle(os, MarketBatch.trades(_t(0, 1, 1000, 10), _t(0, 2, 1000, 10)));
         assertEq(yen.balanceOf(a[1]), 1e12 - 30, "same feeder: 10 + 20");
         assertEq(yen.balanceOf(a[2]), 1e12 - 60, "other feeder: 10 + 50");
         assertEq(yen.balanceOf(payee), 70, "payee: 20 + 50");
@@ -556,14 +531,14 @@ contract MarketGridTest is GridFixture {
         os[0] = _o(a[0], 0, 2000, 10, address(yen));
         os[1] = _o(a[1], 1, 1000, 30, address(yen));
         os[2] = _o(a[2], 1, 1000, 30, address(yen));
-        _settleReverts(os, _tr2(_t(0, 1, 1000, 10), _t(0, 2, 1000, 10)), _limitErr(1, 2, 60, 30));
-        _settle(os, _tr(_t(0, 1, 1000, 10)));
+        _settleReverts(os, MarketBatch.trades(_t(0, 1, 1000, 10), _t(0, 2, 1000, 10)), _limitErr(1, 2, 60, 30));
+        _settle(os, MarketBatch.trades(_t(0, 1, 1000, 10)));
     }
 
     function test_fee_zeroFeederNeverSame() public {
         market.setNetworkFee(address(yen), 50, 20);
         // a0 and a3 have no feeder (zero): not "the same feeder"
-        _settle(_two(_o(a[0], 0, 1000, 10, address(yen)), _o(a[3], 1, 1000, 100, address(yen))), _tr(_t(0, 1, 1000, 10)));
+        _settle(MarketBatch.orders(_o(a[0], 0, 1000, 10, address(yen)), _o(a[3], 1, 1000, 100, address(yen))), MarketBatch.trades(_t(0, 1, 1000, 10)));
         assertEq(yen.balanceOf(a[3]), 1e12 - 60, "full rate");
         assertEq(yen.balanceOf(payee), 50, "payee: full rate");
         // explicitly set to zero as well
@@ -572,14 +547,14 @@ contract MarketGridTest is GridFixture {
         (acc[0], acc[1]) = (a[0], a[3]);
         market.setFeeders(acc, f);
         iid++;
-        _settle(_two(_o(a[0], 0, 1000, 10, address(yen)), _o(a[3], 1, 1000, 100, address(yen))), _tr(_t(0, 1, 1000, 10)));
+        _settle(MarketBatch.orders(_o(a[0], 0, 1000, 10, address(yen)), _o(a[3], 1, 1000, 100, address(yen))), MarketBatch.trades(_t(0, 1, 1000, 10)));
         assertEq(yen.balanceOf(payee), 100, "still the full rate");
     }
 
     function test_fee_noneOnGridTrades() public {
         market.setNetworkFee(address(yen), 50, 20);
-        IEnergyMarket.Order[] memory os = _two(_o(a[1], 1, 1000, 30, address(yen)), _o(a[0], 0, 1000, 10, address(yen)));
-        _settle(os, _tr2(_t(GRID, 0, 1000, 30), _t(1, GRID, 1000, 10)));
+        IEnergyMarket.Order[] memory os = MarketBatch.orders(_o(a[1], 1, 1000, 30, address(yen)), _o(a[0], 0, 1000, 10, address(yen)));
+        _settle(os, MarketBatch.trades(_t(GRID, 0, 1000, 30), _t(1, GRID, 1000, 10)));
         assertEq(yen.balanceOf(payee), 0, "the grid's tariffs include the network");
         assertEq(yen.balanceOf(a[1]), 1e12 - 30, "buyer pays retail only");
     }
@@ -622,7 +597,7 @@ contract MarketGridTest is GridFixture {
         os[0] = _o(a[0], 0, 1000, 10, address(yen));
         os[1] = _o(a[1], 1, 1000, 100, address(yen));
         os[2] = os[1];
-        _settle(os, _tr2(_t(0, 1, 600, 10), _t(0, 2, 400, 10)));
+        _settle(os, MarketBatch.trades(_t(0, 1, 600, 10), _t(0, 2, 400, 10)));
         assertEq(yen.balanceOf(a[1]), 1e12 - 11, "buyer: ceil(11,000 / 1000), once per id");
         assertEq(yen.balanceOf(a[0]), 1e12 + 10, "seller");
         assertEq(yen.balanceOf(payee), 1, "payee: floor(1,000 / 1000) per order id");
@@ -881,8 +856,8 @@ contract MarketGridTest is GridFixture {
     function test_hostileGridToken_reentrySettleOrPayDebt_refused() public {
         HostileToken h = _hostileGrid();
         _setDebt(a[0], 100);
-        IEnergyMarket.Order[] memory os = _two(_o(a[1], 1, 100, 30, address(h)), _o(a[0], 0, 100, 10, address(h)));
-        uint256[] memory ts = _tr2(_t(GRID, 0, 100, 30), _t(1, GRID, 100, 10));
+        IEnergyMarket.Order[] memory os = MarketBatch.orders(_o(a[1], 1, 100, 30, address(h)), _o(a[0], 0, 100, 10, address(h)));
+        uint256[] memory ts = MarketBatch.trades(_t(GRID, 0, 100, 30), _t(1, GRID, 100, 10));
         bytes[] memory sigs = _sigs(os);
         // re-enter settle (another interval) and payEnergyDebt from inside the token's transfers
         h.setMode(HostileToken.Mode.Reenter, address(market), abi.encodeCall(market.payEnergyDebt, (a[0], 100)));
@@ -918,10 +893,10 @@ contract MarketGridTest is GridFixture {
         vm.prank(gridAcct);
         t.approve(address(market), type(uint256).max);
         t.setMode(2);
-        IEnergyMarket.Order[] memory os = _one(_o(a[0], 0, 100_000, 10, address(t)));
+        IEnergyMarket.Order[] memory os = MarketBatch.orders(_o(a[0], 0, 100_000, 10, address(t)));
         _settleReverts(
             os,
-            _tr(_t(0, GRID, 100_000, 10)),
+            MarketBatch.trades(_t(0, GRID, 100_000, 10)),
             abi.encodeWithSelector(IEnergyMarket.MarketImbalancedBatch.selector, address(t), 1000, 990)
         );
     }
@@ -933,27 +908,27 @@ contract MarketGridTest is GridFixture {
     ///      stranger.
     function test_keeper_cannotMintWithoutSignedRetailBuy() public {
         IEnergyMarket.Order memory b = _o(a[1], 1, 100, 30, address(yen));
-        IEnergyMarket.Order[] memory os = _one(b);
+        IEnergyMarket.Order[] memory os = MarketBatch.orders(b);
         bytes[] memory sigs = _sigs(os);
         // altered after signing: more Wh
         os[0].amountWh = 1e9;
         vm.expectRevert(_err(IEnergyMarket.MarketInvalidSignature.selector, 0));
-        market.settle(iid, os, sigs, _tr(_t(GRID, 0, 1e9, 30)));
+        market.settle(iid, os, sigs, MarketBatch.trades(_t(GRID, 0, 1e9, 30)));
         // to the keeper's own (unsigned) order: the keeper is a contract without ERC-1271
         IEnergyMarket.Order memory k = _o(address(this), 1, 1e6, 1e6, address(yen));
         vm.expectRevert(_err(IEnergyMarket.MarketInvalidSignature.selector, 0));
-        market.settle(iid, _one(k), sigs, _tr(_t(GRID, 0, 1e6, 30)));
+        market.settle(iid, MarketBatch.orders(k), sigs, MarketBatch.trades(_t(GRID, 0, 1e6, 30)));
         // below retail
         os[0] = _o(a[1], 1, 100, 30, address(yen));
         vm.expectRevert(_limitErr(0, GRID, 0, 30));
-        market.settle(iid, os, sigs, _tr(_t(GRID, 0, 100, 0)));
+        market.settle(iid, os, sigs, MarketBatch.trades(_t(GRID, 0, 100, 0)));
         // a stranger
         vm.expectRevert(_unauth(a[3], market.KEEPER_ROLE()));
         vm.prank(a[3]);
-        market.settle(iid, os, sigs, _tr(_t(GRID, 0, 100, 30)));
+        market.settle(iid, os, sigs, MarketBatch.trades(_t(GRID, 0, 100, 30)));
         // the honest one: exactly what was signed, paid at retail
         uint256 supply = watt.totalSupply();
-        market.settle(iid, os, sigs, _tr(_t(GRID, 0, 100, 30)));
+        market.settle(iid, os, sigs, MarketBatch.trades(_t(GRID, 0, 100, 30)));
         assertEq(watt.totalSupply(), supply + 100 * WPW, "minted what was bought");
         assertEq(yen.balanceOf(a[1]), 1e12 - 3, "paid retail");
     }
@@ -965,10 +940,10 @@ contract MarketGridTest is GridFixture {
         uint256 lim = bound(limit, 0, 100);
         uint256 p = bound(price, 0, 120);
         IEnergyMarket.Order memory b = _o(a[1], 1, 1000, lim, address(yen));
-        IEnergyMarket.Order[] memory os = _one(b);
+        IEnergyMarket.Order[] memory os = MarketBatch.orders(b);
         bytes[] memory sigs = _sigs(os);
         uint256 supply = watt.totalSupply();
-        try market.settle(iid, os, sigs, _tr(_t(GRID, 0, w, p))) {
+        try market.settle(iid, os, sigs, MarketBatch.trades(_t(GRID, 0, w, p))) {
             assertTrue(w >= 1 && w <= 1000 && p >= 30 && p <= lim, "only within the signed order and retail");
             assertEq(watt.totalSupply(), supply + w * WPW, "minted exactly");
             assertEq(yen.balanceOf(a[1]), 1e12 - _ceil(w * p), "paid");

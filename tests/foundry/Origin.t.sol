@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {TestBase, Vm} from "./utils/Vm.sol";
+import {MarketBatch} from "./utils/MarketBatch.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {WattToken} from "../../contracts/tokens/WattToken.sol";
 import {TeslaToken} from "../../contracts/tokens/TeslaToken.sol";
@@ -188,39 +189,13 @@ abstract contract OriginKit is TestBase {
         assertTrue(_stateHash() == before, "refused batch changes nothing");
     }
 
-    function _os1(IEnergyMarket.Order memory o0) internal pure returns (IEnergyMarket.Order[] memory os) {
-        os = new IEnergyMarket.Order[](1);
-        os[0] = o0;
-    }
-
-    function _os2(IEnergyMarket.Order memory o0, IEnergyMarket.Order memory o1)
-        internal
-        pure
-        returns (IEnergyMarket.Order[] memory os)
-    {
-        os = new IEnergyMarket.Order[](2);
-        os[0] = o0;
-        os[1] = o1;
-    }
-
-    function _ts1(uint256 t0) internal pure returns (uint256[] memory ts) {
-        ts = new uint256[](1);
-        ts[0] = t0;
-    }
-
-    function _ts2(uint256 t0, uint256 t1) internal pure returns (uint256[] memory ts) {
-        ts = new uint256[](2);
-        ts[0] = t0;
-        ts[1] = t1;
-    }
-
     /// @dev `s` sells `wh` to `b` as `colour` (the buy order accepts any colour), price 20.
     function _sell(address s, address b, uint256 wh, bytes32 colour) internal {
-        _settle(_os2(_sellOrd(s, wh, colour), _buyOrd(b, wh, 0)), _ts1(_t(0, 1, wh, 20)));
+        _settle(MarketBatch.orders(_sellOrd(s, wh, colour), _buyOrd(b, wh, 0)), MarketBatch.trades(_t(0, 1, wh, 20)));
     }
 
     function _sellRefused(address s, address b, uint256 wh, bytes32 colour, bytes memory err) internal {
-        _settleRefused(_os2(_sellOrd(s, wh, colour), _buyOrd(b, wh, 0)), _ts1(_t(0, 1, wh, 20)), err);
+        _settleRefused(MarketBatch.orders(_sellOrd(s, wh, colour), _buyOrd(b, wh, 0)), MarketBatch.trades(_t(0, 1, wh, 20)), err);
     }
 
     function _exceeded(address owner, bytes32 colour, uint256 wanted, uint256 held) internal pure returns (bytes memory) {
@@ -395,7 +370,7 @@ contract OriginAttackTest is OriginWorld {
         _sellRefused(a0, a1, want, SOLAR, _exceeded(a0, SOLAR, want, metered));
         // a coloured sale to the grid is a claim too
         _settleRefused(
-            _os1(_sellOrd(a0, want, SOLAR)), _ts1(_t(0, GRID, want, 10)), _exceeded(a0, SOLAR, want, metered)
+            MarketBatch.orders(_sellOrd(a0, want, SOLAR)), MarketBatch.trades(_t(0, GRID, want, 10)), _exceeded(a0, SOLAR, want, metered)
         );
     }
 
@@ -408,13 +383,13 @@ contract OriginAttackTest is OriginWorld {
         os[2] = _sellOrd(a0, 200, SOLAR);
         os[3] = _buyOrd(eve, 200, SOLAR);
         watt.mint(a0, 200 * WPW);
-        uint256[] memory ts = _ts2(_t(0, 1, 200, 20), _t(2, 3, 200, 20));
+        uint256[] memory ts = MarketBatch.trades(_t(0, 1, 200, 20), _t(2, 3, 200, 20));
         _settleRefused(os, ts, _exceeded(a0, SOLAR, 200, 100));
         // and with the grid as the second buyer
-        ts = _ts2(_t(0, 1, 200, 20), _t(2, GRID, 200, 10));
+        ts = MarketBatch.trades(_t(0, 1, 200, 20), _t(2, GRID, 200, 10));
         _settleRefused(os, ts, _exceeded(a0, SOLAR, 200, 100));
         // one order split into many trades that together exceed it
-        os = _os2(_sellOrd(a0, 400, SOLAR), _buyOrd(a1, 400, 0));
+        os = MarketBatch.orders(_sellOrd(a0, 400, SOLAR), _buyOrd(a1, 400, 0));
         ts = new uint256[](4);
         for (uint256 i; i < 4; ++i) {
             ts[i] = _t(0, 1, 100, 20);
@@ -591,7 +566,7 @@ contract OriginAttackTest is OriginWorld {
         _sellRefused(a3, a1, 100, SOLAR, _exceeded(a3, SOLAR, 100, 0));
         _sellRefused(a3, a1, 100, GRIDC, _exceeded(a3, GRIDC, 100, 0));
         _depositRefused(a3, 1, 100, SOLAR, _exceeded(a3, SOLAR, 100, 0));
-        _settleRefused(_os1(_sellOrd(a3, 100, SOLAR)), _ts1(_t(0, GRID, 100, 10)), _exceeded(a3, SOLAR, 100, 0));
+        _settleRefused(MarketBatch.orders(_sellOrd(a3, 100, SOLAR)), MarketBatch.trades(_t(0, GRID, 100, 10)), _exceeded(a3, SOLAR, 100, 0));
     }
 
     function test_attack_batteryMeter_mintsNothing_creditsNothing() public {
@@ -752,7 +727,7 @@ contract OriginAttackTest is OriginWorld {
     /// Grid energy bought is "grid" origin: resellable as "grid", exactly.
     function test_gridSale_creditsGridColour_resaleBounded() public {
         IEnergyMarket.Order memory b = _buyOrd(eve, 200, 0);
-        _settle(_os1(b), _ts1(_t(GRID, 0, 200, 30)));
+        _settle(MarketBatch.orders(b), MarketBatch.trades(_t(GRID, 0, 200, 30)));
         assertEq(reg.originOf(eve, GRIDC), 200, "grid origin");
         watt.mint(eve, 1 * WPW); // WATT for one Wh more than the grid origin
         _sellRefused(eve, a1, 201, GRIDC, _exceeded(eve, GRIDC, 200 + 1, 200));
@@ -768,8 +743,8 @@ contract OriginAttackTest is OriginWorld {
         vm.recordLogs();
         _sell(eve, a1, 300, SOLAR);
         IEnergyMarket.Order memory b = _buyOrd(a2, 100, GRIDC);
-        _settle(_os1(b), _ts1(_t(GRID, 0, 100, 30)));
-        _settle(_os1(_sellOrd(eve, 200, WIND)), _ts1(_t(0, GRID, 200, 10)));
+        _settle(MarketBatch.orders(b), MarketBatch.trades(_t(GRID, 0, 100, 30)));
+        _settle(MarketBatch.orders(_sellOrd(eve, 200, WIND)), MarketBatch.trades(_t(0, GRID, 200, 10)));
         (bytes32[] memory colours,, uint256 moved) = _tradeColours();
         assertEq(colours.length, 3, "three trades");
         assertTrue(colours[0] == SOLAR && colours[1] == GRIDC && colours[2] == WIND, "colours as claimed");
@@ -789,16 +764,16 @@ contract OriginAttackTest is OriginWorld {
         os[0] = _sellOrd(a0, 600, 0);
         os[1] = _buyOrd(a1, 400, 0);
         os[2] = _buyOrd(eve, 400, SOLAR); // a colour on the buy side alone claims nothing
-        _settleRefused(os, _ts1(_t(0, 2, 100, 20)), abi.encodeWithSelector(IEnergyMarket.MarketColourMismatch.selector, 0));
+        _settleRefused(os, MarketBatch.trades(_t(0, 2, 100, 20)), abi.encodeWithSelector(IEnergyMarket.MarketColourMismatch.selector, 0));
         // order↔order and sale to the grid, all uncoloured: settles, so the ledger was never called
-        _settle(_os2(os[0], os[1]), _ts2(_t(0, 1, 400, 20), _t(0, GRID, 200, 10)));
+        _settle(MarketBatch.orders(os[0], os[1]), MarketBatch.trades(_t(0, 1, 400, 20), _t(0, GRID, 200, 10)));
         assertEq(_wattWh(a1), 400, "settled");
         // a coloured sale does call it (the trap refuses the batch)
         _meter(0, 100, 0);
         _sellRefused(a0, a1, 50, SOLAR, abi.encodeWithSelector(RevertingOriginLedger.LedgerCalled.selector));
         // and so does a grid sale (it passes "grid" origin on)
         _settleRefused(
-            _os1(_buyOrd(a1, 10, 0)), _ts1(_t(GRID, 0, 10, 30)),
+            MarketBatch.orders(_buyOrd(a1, 10, 0)), MarketBatch.trades(_t(GRID, 0, 10, 30)),
             abi.encodeWithSelector(RevertingOriginLedger.LedgerCalled.selector)
         );
         // with the real ledger, an uncoloured batch logs no origin move
@@ -817,7 +792,7 @@ contract OriginAttackTest is OriginWorld {
     function testFuzz_manyColouredTrades_moveExactly(uint8 count, uint256 whSeed) public {
         uint256 n = bound(count, 3, 60);
         _meter(0, 2000, 0);
-        IEnergyMarket.Order[] memory os = _os2(_sellOrd(a0, 2000, SOLAR), _buyOrd(eve, 4000, 0));
+        IEnergyMarket.Order[] memory os = MarketBatch.orders(_sellOrd(a0, 2000, SOLAR), _buyOrd(eve, 4000, 0));
         uint256[] memory ts = new uint256[](n);
         uint256 sold;
         uint256 fromGrid;
@@ -1158,7 +1133,7 @@ contract OriginHandler is OriginKit {
         uint256 bal = _wattWh(s);
         if (bal < want) watt.mint(s, (want - bal) * WPW); // plain WATT from outside: no origin
         if ((seed >> 16) & 1 == 1) {
-            _settleRefused(_os1(_sellOrd(s, want, c)), _ts1(_t(0, GRID, want, 10)), _exceeded(s, c, want, held));
+            _settleRefused(MarketBatch.orders(_sellOrd(s, want, c)), MarketBatch.trades(_t(0, GRID, want, 10)), _exceeded(s, c, want, held));
         } else {
             address b = act[(seed % N_ACT + 1) % N_ACT];
             _sellRefused(s, b, want, c, _exceeded(s, c, want, held));
